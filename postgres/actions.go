@@ -1,0 +1,368 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mandatehq/mandate"
+)
+
+// ActionStore records actions with group commit: concurrent Record calls are gathered into
+// one transaction, and each caller is answered only after the commit that holds its action.
+// This is how ingest reaches thousands of durable actions a second without answering before
+// the data is safe.
+type ActionStore struct {
+	db       *DB
+	queue    chan *pending
+	maxBatch int
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	closing  sync.Once
+}
+
+// pending is one Record call waiting for its batch to commit.
+type pending struct {
+	action *mandate.Action
+	sha    []byte
+	done   chan recorded
+}
+
+type recorded struct {
+	answer   json.RawMessage
+	replayed bool
+	err      error
+}
+
+// ActionStoreOptions tunes group commit.
+type ActionStoreOptions struct {
+	Committers int // transactions in flight at once; default 4
+	MaxBatch   int // actions per transaction at most; default 500
+}
+
+// NewActionStore starts the committers. Close stops them.
+func NewActionStore(db *DB, opt ActionStoreOptions) *ActionStore {
+	if opt.Committers <= 0 {
+		opt.Committers = 4
+	}
+	if opt.MaxBatch <= 0 {
+		opt.MaxBatch = 500
+	}
+	s := &ActionStore{db: db, queue: make(chan *pending, opt.MaxBatch*opt.Committers), maxBatch: opt.MaxBatch, stop: make(chan struct{})}
+	for range opt.Committers {
+		s.wg.Go(s.commitLoop)
+	}
+	return s
+}
+
+// Close stops accepting actions, commits what is queued and waits for the committers.
+func (s *ActionStore) Close() {
+	s.closing.Do(func() { close(s.stop) })
+	s.wg.Wait()
+}
+
+// Record stores a new action with its decision and notifications, and returns the answer
+// for the actor, as JSON. a.ID is assigned here. If the actor already recorded an action
+// with the same idempotency key, nothing is stored: the first answer is returned with
+// replayed set, or an ECONFLICT error when the request differs (sha is the request's
+// digest). When the actor is paused the action is stored as blocked and answered halt.
+func (s *ActionStore) Record(ctx context.Context, a *mandate.Action, sha []byte) (answer json.RawMessage, replayed bool, err error) {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return nil, false, err
+	}
+	a.ID = id.String()
+	p := &pending{action: a, sha: sha, done: make(chan recorded, 1)}
+	select {
+	case s.queue <- p:
+	case <-s.stop:
+		return nil, false, mandate.Errorf(mandate.EUNAVAILABLE, "shutting down; retry later")
+	case <-ctx.Done():
+		return nil, false, ctx.Err()
+	}
+	// Once queued the action will be committed or failed whatever the caller does; waiting
+	// on ctx only lets a caller give up on hearing the outcome.
+	select {
+	case r := <-p.done:
+		return r.answer, r.replayed, r.err
+	case <-ctx.Done():
+		return nil, false, ctx.Err()
+	}
+}
+
+func (s *ActionStore) commitLoop() {
+	batch := make([]*pending, 0, s.maxBatch)
+	for {
+		var first *pending
+		select {
+		case first = <-s.queue:
+		case <-s.stop:
+			// Drain what was queued before the stop, then leave.
+			select {
+			case first = <-s.queue:
+			default:
+				return
+			}
+		}
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < s.maxBatch {
+			select {
+			case p := <-s.queue:
+				batch = append(batch, p)
+			default:
+				break fill
+			}
+		}
+		s.commit(batch)
+	}
+}
+
+// commit writes one batch in one transaction and answers every caller in it.
+func (s *ActionStore) commit(batch []*pending) {
+	ctx, cancel := withTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	results, err := s.commitBatch(ctx, batch)
+	for i, p := range batch {
+		if err != nil {
+			p.done <- recorded{err: classify(err)}
+			continue
+		}
+		p.done <- results[i]
+	}
+}
+
+// actorRow is the run state of an actor as the batch saw it.
+type actorRow struct {
+	state mandate.AgentState
+	found bool
+}
+
+func (s *ActionStore) commitBatch(ctx context.Context, batch []*pending) ([]recorded, error) {
+	results := make([]recorded, len(batch))
+	tx, err := s.db.pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(ctx)
+
+	// The actors' run state, read once per batch. A pause that commits after this read
+	// is ordered after these actions: the actors learn of it on their next call.
+	actorIDs := make([]string, 0, 4)
+	seen := map[string]bool{}
+	for _, p := range batch {
+		if !seen[p.action.ActorID] {
+			seen[p.action.ActorID] = true
+			actorIDs = append(actorIDs, p.action.ActorID)
+		}
+	}
+	states := make(map[string]mandate.AgentState, len(actorIDs))
+	rows, err := tx.Query(ctx, `SELECT id, paused, coalesce(paused_by, ''), coalesce(pause_reason, ''), paused_at, state_version
+		FROM actors WHERE id = ANY($1)`, actorIDs)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var id string
+		var st mandate.AgentState
+		if err := rows.Scan(&id, &st.Paused, &st.PausedBy, &st.Reason, &st.Since, &st.Version); err != nil {
+			return nil, err
+		}
+		if !st.Paused {
+			st.Since = nil
+		}
+		states[id] = st
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+
+	var (
+		ids, actors, types, summaries, resources, keys, envs, revs, sessions []string
+		statuses, paths, urgencies, rules, reasons, targets, teams, answers  []string
+		idems, params                                                        []*string
+		shas                                                                 [][]byte
+		occurred                                                             []time.Time
+		nAction, nKind, nTarget, nUrgency                                    []string
+	)
+	for i, p := range batch {
+		a := p.action
+		st, ok := states[a.ActorID]
+		if !ok {
+			results[i] = recorded{err: mandate.Errorf(mandate.EFORBIDDEN, "actor %q is not known", a.ActorID)}
+			continue
+		}
+		a.Status = mandate.StatusAccepted
+		a.Halt = nil
+		switch {
+		case st.Paused:
+			a.Status = mandate.StatusBlocked
+			a.Halt = &mandate.Halt{PausedBy: st.PausedBy, Reason: st.Reason}
+		case a.Decision.Path == mandate.PathGated:
+			a.Status = mandate.StatusWaiting
+		}
+		answer, err := json.Marshal(mandate.Answer{ActionID: a.ID, Status: a.Status, Decision: a.Decision, Next: a.Next(), AgentState: st, Halt: a.Halt})
+		if err != nil {
+			return nil, err
+		}
+		results[i].answer = answer
+		resourceKeys := make([]string, len(a.Resources))
+		for j, r := range a.Resources {
+			resourceKeys[j] = r.Key()
+		}
+		var idem, param *string
+		if a.IdempotencyKey != "" {
+			idem = &a.IdempotencyKey
+		}
+		if len(a.Params) > 0 {
+			s := string(a.Params)
+			param = &s
+		}
+		ids, actors, idems, shas = append(ids, a.ID), append(actors, a.ActorID), append(idems, idem), append(shas, p.sha)
+		types, summaries = append(types, a.Type), append(summaries, a.Summary)
+		resources, keys = append(resources, mustJSON(a.Resources)), append(keys, mustJSON(resourceKeys))
+		envs, revs, params = append(envs, a.Environment), append(revs, string(a.Reversibility)), append(params, param)
+		sessions, occurred = append(sessions, a.Session), append(occurred, a.OccurredAt)
+		statuses, paths = append(statuses, string(a.Status)), append(paths, string(a.Decision.Path))
+		urgencies, rules = append(urgencies, string(a.Decision.Urgency)), append(rules, a.Decision.Rule)
+		reasons, targets = append(reasons, mustJSON(nonNil(a.Decision.Reasons))), append(targets, mustJSON(nonNil(a.Decision.Targets)))
+		teams, answers = append(teams, mustJSON(nonNil(a.Teams))), append(answers, string(answer))
+		if a.Status != mandate.StatusBlocked {
+			for _, t := range a.Decision.Targets {
+				nAction = append(nAction, a.ID)
+				nKind = append(nKind, string(t.Kind))
+				nTarget = append(nTarget, t.ID)
+				nUrgency = append(nUrgency, string(a.Decision.Urgency))
+			}
+		}
+	}
+
+	rows, err = tx.Query(ctx, insertActionsSQL,
+		ids, actors, idems, shas, types, summaries, resources, keys, envs, revs, params, sessions, occurred,
+		statuses, paths, urgencies, rules, reasons, targets, teams, answers,
+		nAction, nKind, nTarget, nUrgency)
+	if err != nil {
+		return nil, err
+	}
+	inserted, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	isInserted := make(map[string]bool, len(inserted))
+	for _, id := range inserted {
+		isInserted[id] = true
+	}
+
+	// Whatever was not inserted collided with an earlier report under the same
+	// idempotency key (perhaps earlier in this very batch): answer with that report's.
+	var dupActors, dupKeys []string
+	var dupIdx []int
+	for i, p := range batch {
+		if results[i].err == nil && !isInserted[p.action.ID] {
+			if p.action.IdempotencyKey == "" {
+				return nil, fmt.Errorf("action %s was not inserted and has no idempotency key", p.action.ID)
+			}
+			dupActors = append(dupActors, p.action.ActorID)
+			dupKeys = append(dupKeys, p.action.IdempotencyKey)
+			dupIdx = append(dupIdx, i)
+		}
+	}
+	if len(dupIdx) > 0 {
+		type first struct {
+			sha    []byte
+			answer json.RawMessage
+		}
+		firsts := map[[2]string]first{}
+		rows, err := tx.Query(ctx, `SELECT a.actor_id, a.idempotency_key, a.request_sha, a.answer
+			FROM actions a JOIN unnest($1::text[], $2::text[]) AS d(actor_id, idem)
+			  ON a.actor_id = d.actor_id AND a.idempotency_key = d.idem`, dupActors, dupKeys)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var actor, key string
+			var f first
+			if err := rows.Scan(&actor, &key, &f.sha, &f.answer); err != nil {
+				return nil, err
+			}
+			firsts[[2]string{actor, key}] = f
+		}
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		for _, i := range dupIdx {
+			a := batch[i].action
+			f, ok := firsts[[2]string{a.ActorID, a.IdempotencyKey}]
+			switch {
+			case !ok:
+				return nil, fmt.Errorf("idempotency key %q of %s collided but no earlier action was found", a.IdempotencyKey, a.ActorID)
+			case !bytes.Equal(f.sha, batch[i].sha):
+				results[i] = recorded{err: &mandate.Error{Code: mandate.ECONFLICT,
+					Message: "idempotency_key was already used for a different action",
+					Fields:  []mandate.FieldError{{Field: "idempotency_key", Message: fmt.Sprintf("%q was used before with a different body", a.IdempotencyKey)}}}}
+			default:
+				results[i] = recorded{answer: f.answer, replayed: true}
+			}
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// insertActionsSQL inserts a batch of actions and the notifications of those actually
+// inserted, in one statement. Arrays of JSON text carry the per-row lists, because
+// unnest would flatten a two-dimensional array.
+const insertActionsSQL = `
+WITH ins AS (
+  INSERT INTO actions (id, actor_id, idempotency_key, request_sha, type, summary, resources, resource_keys,
+                       environment, reversibility, params, session, occurred_at,
+                       status, path, urgency, rule, reasons, targets, teams, answer)
+  SELECT u.id, u.actor_id, u.idem, u.sha, u.type, u.summary, u.resources::jsonb,
+         ARRAY(SELECT jsonb_array_elements_text(u.keys::jsonb)),
+         u.env, u.rev, u.params::jsonb, u.session, u.occurred_at,
+         u.status, u.path, u.urgency, u.rule,
+         ARRAY(SELECT jsonb_array_elements_text(u.reasons::jsonb)),
+         u.targets::jsonb,
+         ARRAY(SELECT jsonb_array_elements_text(u.teams::jsonb)),
+         u.answer::json
+  FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[], $7::text[], $8::text[],
+              $9::text[], $10::text[], $11::text[], $12::text[], $13::timestamptz[],
+              $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[])
+       AS u(id, actor_id, idem, sha, type, summary, resources, keys, env, rev, params, session, occurred_at,
+            status, path, urgency, rule, reasons, targets, teams, answer)
+  ON CONFLICT (actor_id, idempotency_key) DO NOTHING
+  RETURNING id
+), notes AS (
+  INSERT INTO notifications (action_id, target_kind, target_id, urgency)
+  SELECT n.action_id, n.kind, n.target, n.urgency
+  FROM unnest($22::uuid[], $23::text[], $24::text[], $25::text[]) AS n(action_id, kind, target, urgency)
+  WHERE n.action_id IN (SELECT id FROM ins)
+)
+SELECT id::text FROM ins`
+
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err) // only plain data is marshalled here
+	}
+	return string(b)
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// errNoRows reports whether err means a query found nothing.
+func errNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }

@@ -366,3 +366,5 @@ func nonNil[T any](s []T) []T {
 
 // errNoRows reports whether err means a query found nothing.
 func errNoRows(err error) bool { return errors.Is(err, pgx.ErrNoRows) }
+
+var _ mandate.ActionStore = (*ActionStore)(nil)

@@ -198,3 +198,5 @@ func (s *ActorStore) Authenticate(ctx context.Context, token string) (string, er
 	}
 	return actorID, nil
 }
+
+var _ mandate.ActorStore = (*ActorStore)(nil)

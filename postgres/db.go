@@ -182,3 +182,6 @@ func unavailable(err error) bool {
 func withTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, d)
 }
+
+// ConnString is the connection string the pool was opened with.
+func (db *DB) ConnString() string { return db.pool.Config().ConnString() }

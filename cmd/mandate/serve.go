@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/mandatehq/mandate"
+	"github.com/mandatehq/mandate/config"
+	"github.com/mandatehq/mandate/ingest"
+	"github.com/mandatehq/mandate/postgres"
+	"github.com/mandatehq/mandate/routing"
+)
+
+var serveCmd = &command{
+	name:    "serve",
+	usage:   "mandate serve [--config FILE] [--listen ADDR]",
+	summary: "run the Mandate server (HTTP API; Slack when configured)",
+	help: `
+Runs the server. On start it creates the database if missing, applies pending migrations
+(under an advisory lock, so replicas may start together), loads and validates the config,
+and syncs the agents it declares. The HTTP API listens on --listen.
+
+Without SLACK_BOT_TOKEN and SLACK_APP_TOKEN the server still records and routes actions;
+notifications wait durably in Postgres, and /v1/status says Slack is not configured.
+
+SIGHUP reloads the config; a config that fails validation is rejected with its errors
+logged and the running config kept. SIGINT or SIGTERM stop the server gracefully.`,
+	run: runServe,
+}
+
+func runServe(ctx context.Context, c *command, env *environ, args []string) error {
+	fs := newFlags(c, env)
+	configPath := fs.String("config", env.configPath(), "config file (env MANDATE_CONFIG)")
+	listen := fs.String("listen", env.env("MANDATE_LISTEN", "127.0.0.1:8080"), "HTTP listen address (env MANDATE_LISTEN)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	log := slog.New(slog.NewTextHandler(env.stderr, nil))
+
+	cfg, err := config.Load(*configPath)
+	if err != nil {
+		return fmt.Errorf("config:\n%w", err)
+	}
+	db, err := openMigrated(ctx, env, log)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	actors := postgres.NewActorStore(db)
+	if err := actors.SyncAgents(ctx, agentsOf(cfg)); err != nil {
+		return fmt.Errorf("sync agents: %w", err)
+	}
+	actions := postgres.NewActionStore(db, postgres.ActionStoreOptions{})
+	defer actions.Close()
+
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	slackStatus := "not configured"
+	if env.getenv("SLACK_BOT_TOKEN") != "" && env.getenv("SLACK_APP_TOKEN") != "" {
+		slackStatus = "configured; this build does not deliver to Slack yet: notifications wait in Postgres"
+	}
+	srv := ingest.New(ingest.Config{
+		Actions:     actions,
+		Actors:      actors,
+		Health:      db,
+		AdminToken:  env.getenv("MANDATE_ADMIN_TOKEN"),
+		SlackStatus: func() string { return slackStatus },
+		Logger:      log,
+		Registry:    registry,
+	})
+	apply := func(cfg *config.Config) {
+		srv.SetRouter(routing.New(cfg))
+		srv.SetConfigInfo(ingest.ConfigInfo{Path: *configPath, LoadedAt: time.Now().UTC(),
+			Agents: len(cfg.Agents), Teams: len(cfg.Teams), Services: len(cfg.Services)})
+	}
+	apply(cfg)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go db.Listen(ctx, postgres.StateChannel, srv.StateChanged, srv.ResyncStates)
+	go reloadOnHUP(ctx, log, *configPath, func(cfg *config.Config) error {
+		if err := actors.SyncAgents(ctx, agentsOf(cfg)); err != nil {
+			return fmt.Errorf("sync agents: %w", err)
+		}
+		apply(cfg)
+		return nil
+	})
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	httpSrv := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      90 * time.Second, // long-polls hold a response up to 60 s
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("mandate serving", "addr", ln.Addr().String(), "config", *configPath, "database", db.Name(), "slack", slackStatus)
+	errc := make(chan error, 1)
+	go func() { errc <- httpSrv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, done := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer done()
+	if err := httpSrv.Shutdown(shutdownCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// openMigrated opens DATABASE_URL (creating the database if missing) and applies pending
+// migrations.
+func openMigrated(ctx context.Context, env *environ, log *slog.Logger) (*postgres.DB, error) {
+	db, err := postgres.Open(ctx, env.databaseURL())
+	if err != nil {
+		return nil, err
+	}
+	from, to, err := db.Migrate(ctx, func(format string, args ...any) { log.Info(fmt.Sprintf(format, args...)) })
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if from != to {
+		log.Info("database migrated", "from", from, "to", to)
+	}
+	return db, nil
+}
+
+// reloadOnHUP reloads the config on every SIGHUP until ctx ends. A config that fails to
+// load is logged and the running one kept.
+func reloadOnHUP(ctx context.Context, log *slog.Logger, path string, apply func(*config.Config) error) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		cfg, err := config.Load(path)
+		if err == nil {
+			err = apply(cfg)
+		}
+		if err != nil {
+			log.Error("config reload rejected; keeping the running config", "config", path, "err", err.Error())
+			continue
+		}
+		log.Info("config reloaded", "config", path, "agents", len(cfg.Agents), "teams", len(cfg.Teams), "services", len(cfg.Services))
+	}
+}
+
+// agentsOf lists the agents cfg declares as actors.
+func agentsOf(cfg *config.Config) []mandate.Actor {
+	out := make([]mandate.Actor, len(cfg.Agents))
+	for i, a := range cfg.Agents {
+		out[i] = mandate.Actor{ID: a.ID, Type: mandate.ActorAgent, Team: a.Team, Trust: mandate.Trust(a.Trust)}
+	}
+	return out
+}

@@ -370,16 +370,16 @@ func TestActivityStreamFilters(t *testing.T) {
 		return len(r.json(t)["actions"].([]any))
 	}
 	cases := map[string]int{
-		"":                                 6,
-		"actor=code-reviewer":              2,
-		"actor=alice":                      1,
-		"type=deploy":                      3,
-		"resource=service:payments-api":    3,
-		"resource=file:acme/web:a.go":      2,
-		"team=payments":                    4, // payments-api's team, and billing.* is payments'
-		"since=1h":                         6,
-		"since=2030-01-01T00:00:00Z":       0,
-		"actor=deployer&type=code_change":  0,
+		"":                                6,
+		"actor=code-reviewer":             2,
+		"actor=alice":                     1,
+		"type=deploy":                     3,
+		"resource=service:payments-api":   3,
+		"resource=file:acme/web:a.go":     2,
+		"team=payments":                   4, // payments-api's team, and billing.* is payments'
+		"since=1h":                        6,
+		"since=2030-01-01T00:00:00Z":      0,
+		"actor=deployer&type=code_change": 0,
 	}
 	for q, want := range cases {
 		if got := count(q); got != want {

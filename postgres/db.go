@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -185,3 +187,15 @@ func withTimeout(ctx context.Context, d time.Duration) (context.Context, context
 
 // ConnString is the connection string the pool was opened with.
 func (db *DB) ConnString() string { return db.pool.Config().ConnString() }
+
+// WithDatabase returns the connection string base (a URL or key=value pairs) with its
+// database replaced by name: the same server, another database.
+func WithDatabase(base, name string) string {
+	if strings.HasPrefix(base, "postgres://") || strings.HasPrefix(base, "postgresql://") {
+		if u, err := url.Parse(base); err == nil {
+			u.Path = "/" + name
+			return u.String()
+		}
+	}
+	return base + " dbname=" + name
+}

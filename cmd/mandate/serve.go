@@ -22,6 +22,10 @@ import (
 	"github.com/mandatehq/mandate/routing"
 )
 
+// servingMessage is logged once the server accepts requests; tools that start a server
+// wait for it.
+const servingMessage = "mandate serving"
+
 var serveCmd = &command{
 	name:    "serve",
 	usage:   "mandate serve [--config FILE] [--listen ADDR]",
@@ -112,7 +116,7 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("mandate serving", "addr", ln.Addr().String(), "config", *configPath, "database", db.Name(), "slack", slackStatus)
+	log.Info(servingMessage, "addr", ln.Addr().String(), "config", *configPath, "database", db.Name(), "slack", slackStatus)
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.Serve(ln) }()
 	select {

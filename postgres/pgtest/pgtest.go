@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -71,19 +70,7 @@ func URL(tb testing.TB) string {
 			tb.Errorf("drop test database: %v", err)
 		}
 	})
-	return withDatabase(base, name)
-}
-
-// withDatabase returns base with its database replaced by name.
-func withDatabase(base, name string) string {
-	if strings.HasPrefix(base, "postgres://") || strings.HasPrefix(base, "postgresql://") {
-		u, err := url.Parse(base)
-		if err == nil {
-			u.Path = "/" + name
-			return u.String()
-		}
-	}
-	return base + " dbname=" + name
+	return postgres.WithDatabase(base, name)
 }
 
 // DB creates a fresh database, migrates it and returns it open. It is closed and dropped

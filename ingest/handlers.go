@@ -53,18 +53,18 @@ func (s *Server) postAction(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	actor, err := s.actorFor(r.Context(), p, req)
+	pol := s.policy.Load()
+	if pol == nil {
+		s.writeError(w, r, mandate.Errorf(mandate.EUNAVAILABLE, "no configuration loaded yet"))
+		return
+	}
+	actor, err := s.actorFor(r.Context(), pol, p, req)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
 	}
 	a.ActorID = actor.ID
-	box := s.router.Load()
-	if box == nil {
-		s.writeError(w, r, mandate.Errorf(mandate.EUNAVAILABLE, "no configuration loaded yet"))
-		return
-	}
-	a.Decision = box.Route(a, actor)
+	a.Decision = pol.router.Route(a, actor)
 	a.Teams = teamsOf(actor, a.Decision)
 	answer, replayed, err := s.Actions.Record(r.Context(), a, sha)
 	if err != nil {
@@ -98,13 +98,22 @@ func metricType(t string) string {
 
 // actorFor works out who performed the action. An agent token acts as its agent; the
 // admin token must name the actor, which is recorded on first sight.
-func (s *Server) actorFor(ctx context.Context, p principal, req *actionRequest) (*mandate.Actor, error) {
+// Its run state is not filled in: the store reads it in the transaction that records the
+// action.
+func (s *Server) actorFor(ctx context.Context, pol *policy, p principal, req *actionRequest) (*mandate.Actor, error) {
 	if !p.admin {
 		if req.Actor != "" && req.Actor != p.agentID {
 			return nil, &mandate.Error{Code: mandate.EFORBIDDEN, Message: "an agent token can only report its own actions",
 				Fields: []mandate.FieldError{{Field: "actor", Message: "only the admin token may act for another actor"}}}
 		}
-		return s.Actors.Actor(ctx, p.agentID)
+		if a, ok := pol.agents[p.agentID]; ok {
+			return &a, nil
+		}
+		a, err := s.Actors.Actor(ctx, p.agentID)
+		if mandate.ErrorCode(err) == mandate.ENOTFOUND {
+			return nil, mandate.Errorf(mandate.EUNAUTHORIZED, "agent %q is no longer declared in config", p.agentID)
+		}
+		return a, err
 	}
 	if req.Actor == "" {
 		return nil, &mandate.Error{Code: mandate.EINVALID, Message: "the action has invalid fields",

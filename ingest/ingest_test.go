@@ -53,7 +53,7 @@ func newTestEnvOn(t *testing.T, db *postgres.DB) *testEnv {
 	t.Cleanup(e.actions.Close)
 	var agents []mandate.Actor
 	for _, a := range cfg.Agents {
-		agents = append(agents, mandate.Actor{ID: a.ID, Team: a.Team, Trust: mandate.Trust(a.Trust)})
+		agents = append(agents, mandate.Actor{ID: a.ID, Type: mandate.ActorAgent, Team: a.Team, Trust: mandate.Trust(a.Trust)})
 	}
 	if err := e.actors.SyncAgents(ctx, agents); err != nil {
 		t.Fatal(err)
@@ -66,7 +66,7 @@ func newTestEnvOn(t *testing.T, db *postgres.DB) *testEnv {
 	}
 	e.api = New(Config{Actions: e.actions, Actors: e.actors, Health: db, AdminToken: adminToken, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Now: func() time.Time { e.mu.Lock(); defer e.mu.Unlock(); return e.now }})
-	e.api.SetRouter(routing.New(cfg))
+	e.api.SetPolicy(routing.New(cfg), agents)
 	e.http = httptest.NewServer(e.api)
 	t.Cleanup(e.http.Close)
 	return e

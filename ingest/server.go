@@ -51,7 +51,7 @@ type Config struct {
 type Server struct {
 	Config
 	log      *slog.Logger
-	router   atomic.Pointer[routerBox]
+	policy   atomic.Pointer[policy]
 	handler  http.Handler
 	hub      *stateHub
 	tokens   sync.Map // sha256(token) -> tokenEntry
@@ -62,7 +62,13 @@ type Server struct {
 	configInfo      atomic.Pointer[ConfigInfo]
 }
 
-type routerBox struct{ mandate.Router }
+// policy is what the configuration in force says about new actions: how to route them,
+// and the declared agents (team, trust), so ingest need not ask the database who an agent
+// is on every request.
+type policy struct {
+	router mandate.Router
+	agents map[string]mandate.Actor
+}
 
 type tokenEntry struct {
 	agentID string
@@ -78,7 +84,7 @@ type ConfigInfo struct {
 	Services int       `json:"services"`
 }
 
-// New builds the server. Set the router with SetRouter before serving actions.
+// New builds the server. Call SetPolicy before serving actions.
 func New(cfg Config) *Server {
 	s := &Server{Config: cfg, hub: newStateHub()}
 	if s.Logger == nil {
@@ -133,8 +139,15 @@ func New(cfg Config) *Server {
 // ServeHTTP makes Server an http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
-// SetRouter installs the router used for new actions; config reloads call it again.
-func (s *Server) SetRouter(r mandate.Router) { s.router.Store(&routerBox{r}) }
+// SetPolicy installs the router and the declared agents used for new actions; config
+// reloads call it again.
+func (s *Server) SetPolicy(r mandate.Router, agents []mandate.Actor) {
+	p := &policy{router: r, agents: make(map[string]mandate.Actor, len(agents))}
+	for _, a := range agents {
+		p.agents[a.ID] = a
+	}
+	s.policy.Store(p)
+}
 
 // SetConfigInfo records what configuration is in force, for /v1/status.
 func (s *Server) SetConfigInfo(info ConfigInfo) { s.configInfo.Store(&info) }

@@ -87,7 +87,7 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 		Registry:    registry,
 	})
 	apply := func(cfg *config.Config) {
-		srv.SetRouter(routing.New(cfg))
+		srv.SetPolicy(routing.New(cfg), agentsOf(cfg))
 		srv.SetConfigInfo(ingest.ConfigInfo{Path: *configPath, LoadedAt: time.Now().UTC(),
 			Agents: len(cfg.Agents), Teams: len(cfg.Teams), Services: len(cfg.Services)})
 	}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"syscall"
@@ -51,6 +52,12 @@ func commands() []*command {
 }
 
 func main() {
+	if os.Getenv("GOGC") == "" {
+		// Serving and load generation allocate much short-lived garbage over a small live
+		// heap (tens of MB): collecting less often buys a quarter of the ingest latency
+		// for memory this machine has. GOGC overrides it.
+		debug.SetGCPercent(400)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	env := &environ{stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -47,6 +48,7 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 	fs := newFlags(c, env)
 	configPath := fs.String("config", env.configPath(), "config file (env MANDATE_CONFIG)")
 	listen := fs.String("listen", env.env("MANDATE_LISTEN", "127.0.0.1:8080"), "HTTP listen address (env MANDATE_LISTEN)")
+	debugListen := fs.String("debug-listen", env.getenv("MANDATE_DEBUG_LISTEN"), "address for Go's pprof endpoints (env MANDATE_DEBUG_LISTEN); off when empty")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -104,6 +106,10 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 		return nil
 	})
 
+	if *debugListen != "" {
+		// pprof registers on http.DefaultServeMux, which nothing else here uses.
+		go func() { log.Warn("debug listener stopped", "err", http.ListenAndServe(*debugListen, http.DefaultServeMux)) }()
+	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return err

@@ -108,7 +108,9 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 
 	if *debugListen != "" {
 		// pprof registers on http.DefaultServeMux, which nothing else here uses.
-		go func() { log.Warn("debug listener stopped", "err", http.ListenAndServe(*debugListen, http.DefaultServeMux)) }()
+		go func() {
+			log.Warn("debug listener stopped", "err", http.ListenAndServe(*debugListen, http.DefaultServeMux))
+		}()
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {

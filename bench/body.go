@@ -304,7 +304,7 @@ var (
 // params holds the numbers and words one action's summary and params share.
 type params struct {
 	n1, n2, n3 int
-	s1, s2     string
+	s1         string
 }
 
 func (p *params) draw(r *rng, t *actionType) {

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -62,9 +61,6 @@ func sortErrors(es Errors) {
 // maxErrors bounds the report: a file that is wrong in thousands of places
 // (or an alias bomb that repeats one mistake) should not produce megabytes.
 const maxErrors = 100
-
-// errTooMany stops the decoder once maxErrors is reached.
-var errTooMany = errors.New("too many errors")
 
 // collector gathers errors for one file. Paths are the dotted/indexed paths
 // used in messages ("teams[1].members[2]"); lines maps each path seen while

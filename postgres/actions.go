@@ -139,12 +139,6 @@ func (s *ActionStore) commit(batch []*pending) {
 	}
 }
 
-// actorRow is the run state of an actor as the batch saw it.
-type actorRow struct {
-	state mandate.AgentState
-	found bool
-}
-
 func (s *ActionStore) commitBatch(ctx context.Context, batch []*pending) ([]recorded, error) {
 	results := make([]recorded, len(batch))
 	tx, err := s.db.pool.Begin(ctx)

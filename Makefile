@@ -20,9 +20,12 @@ postgres:
 run: postgres build
 	MANDATE_CONFIG=$${MANDATE_CONFIG:-$(CONFIG)} ./$(BIN) serve
 
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 
 test: postgres vet
 	$(GO) test -race -count=1 -timeout 15m ./...

@@ -294,7 +294,7 @@ func TestLongPollWakesOnPause(t *testing.T) {
 	defer cancel()
 	listening := make(chan struct{})
 	var once sync.Once
-	go e.db.Listen(ctx, postgres.StateChannel, e.api.StateChanged, func() { once.Do(func() { close(listening) }) })
+	go e.db.Listen(ctx, postgres.StateChannel, e.api.StateChanged, func() { once.Do(func() { close(listening) }) }, nil)
 	<-listening
 
 	t.Run("DifferentVersionAnswersAtOnce", func(t *testing.T) {

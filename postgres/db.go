@@ -42,6 +42,11 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_URL: %w", err)
 	}
+	if !strings.Contains(url, "pool_max_conns") {
+		// pgxpool's default (the larger of 4 and the CPU count) is too few on small
+		// machines: the group-commit committers alone hold four during their commits.
+		cfg.MaxConns = max(cfg.MaxConns, 16)
+	}
 	if err := ensureDatabase(ctx, cfg.ConnConfig); err != nil {
 		return nil, err
 	}

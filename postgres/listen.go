@@ -10,16 +10,18 @@ import (
 // Listen LISTENs on channel over a connection of its own and calls notify with each
 // payload until ctx ends. NOTIFY is only a wake-up hint: notifications sent while the
 // connection is down are lost, so after every (re)connect resync is called and the caller
-// re-reads whatever it caches. Listen reconnects with backoff and returns only when ctx
-// ends.
-func (db *DB) Listen(ctx context.Context, channel string, notify func(payload string), resync func()) {
+// re-reads whatever it caches. Listen reconnects with backoff, telling failed (if not nil)
+// why, and returns only when ctx ends.
+func (db *DB) Listen(ctx context.Context, channel string, notify func(payload string), resync func(), failed func(error)) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
 		err := db.listenOnce(ctx, channel, notify, resync)
 		if ctx.Err() != nil {
 			return
 		}
-		_ = err // the next attempt reports nothing new; callers watch readiness instead
+		if failed != nil {
+			failed(err)
+		}
 		select {
 		case <-ctx.Done():
 			return

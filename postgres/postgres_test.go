@@ -323,7 +323,7 @@ func TestListenWakesOnPause(t *testing.T) {
 	defer cancel()
 	got := make(chan string, 1)
 	ready := make(chan struct{})
-	go db.Listen(ctx, postgres.StateChannel, func(p string) { got <- p }, func() { close(ready) })
+	go db.Listen(ctx, postgres.StateChannel, func(p string) { got <- p }, func() { close(ready) }, nil)
 	<-ready
 	if _, _, err := actors.SetPaused(ctx, "reviewer", true, "erin", "why"); err != nil {
 		t.Fatal(err)

@@ -97,7 +97,9 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go db.Listen(ctx, postgres.StateChannel, srv.StateChanged, srv.ResyncStates)
+	go db.Listen(ctx, postgres.StateChannel, srv.StateChanged, srv.ResyncStates, func(err error) {
+		log.Warn("state listener lost its connection; reconnecting", "err", err)
+	})
 	go reloadOnHUP(ctx, log, *configPath, func(cfg *config.Config) error {
 		if err := actors.SyncAgents(ctx, agentsOf(cfg)); err != nil {
 			return fmt.Errorf("sync agents: %w", err)

@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"reflect"
 	"time"
 	_ "time/tzdata" // time zones must resolve the same on a bare container as on a laptop
@@ -34,6 +35,12 @@ type Config struct {
 	Teams    []Team    `yaml:"teams"`
 	Services []Service `yaml:"services"`
 	Agents   []Agent   `yaml:"agents"`
+	// Ownership configures the ownership chain's other sources.
+	Ownership Ownership `yaml:"ownership"`
+
+	// Dir is the directory of the config file: relative paths in it (local
+	// CODEOWNERS and catalog files) are read from there.
+	Dir string `yaml:"-"`
 
 	// Indexes from id (or service name) to slice position, built after
 	// validation. A Config built by hand has none; lookups then scan.
@@ -110,6 +117,8 @@ type Team struct {
 	// GitHub is the team's GitHub "org/team-slug" (e.g. "acme/payments"),
 	// used to match CODEOWNERS entries. Optional.
 	GitHub string `yaml:"github"`
+	// PagerDuty names the team's escalation policy and/or schedule.
+	PagerDuty PagerDuty `yaml:"pagerduty"`
 	// Location is Timezone parsed; the org's Location when Timezone is empty.
 	Location *time.Location `yaml:"-"`
 }
@@ -185,6 +194,7 @@ func Parse(filename string, data []byte) (cfg *Config, err error) {
 		sortErrors(c.errs)
 		return nil, c.errs
 	}
+	cfg.Dir = filepath.Dir(filename)
 	cfg.buildIndexes()
 	return cfg, nil
 }

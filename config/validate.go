@@ -19,6 +19,7 @@ var sections = []func(*validator){
 	(*validator).checkTeams,
 	(*validator).checkServices,
 	(*validator).checkAgents,
+	(*validator).checkOwnership,
 }
 
 // validator checks a decoded Config, fills in defaults, and reports problems

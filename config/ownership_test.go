@@ -61,12 +61,12 @@ func TestOwnershipErrors(t *testing.T) {
 		{"CodeOwnersDuplicateRepo", "  codeowners:\n    - {repo: a/b, file: X}\n    - {repo: a/b, file: Y}\n", []string{"9: duplicate repo"}},
 		{"RefWithoutGitHub", "  codeowners:\n    - {repo: a/b, file: X, ref: main}\n", []string{"8: ref applies only"}},
 		{"CatalogURL", "  catalog: {url: backstage.acme.test}\n", []string{"7: must be an http"}},
-		{"OnCallUnknownTeam", "  oncall:\n    - {match: [\"service:*\"], team: ghost}\n", []string{`7: unknown team "ghost"`}},
+		{"OnCallUnknownTeam", "  oncall:\n    - {match: [\"service:*\"], team: ghost}\n", []string{`8: unknown team "ghost"`}},
 		{"OnCallTeamWithoutPagerDuty", "  oncall:\n    - {match: [\"service:*\"], team: web}\n", []string{"8: has no pagerduty"}},
 		{"OnCallNoMatch", "  oncall:\n    - {team: pay}\n", []string{"8: required"}},
 		{"BadGrace", "  grace_period: soon\n", []string{"7: "}},
 		{"ContributorsTop", "  contributors: {enabled: true, top: 99}\n", []string{"7: between 1 and 20"}},
-		{"UnknownKey", "  codeowner: []\n", []string{`6: unknown key "codeowner"`}},
+		{"UnknownKey", "  codeowner: []\n", []string{`7: unknown key "codeowner"`}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mandatehq/mandate"
 	"github.com/mandatehq/mandate/config"
+	"github.com/mandatehq/mandate/ownership"
 	"github.com/mandatehq/mandate/postgres"
 	"github.com/mandatehq/mandate/postgres/pgtest"
 	"github.com/mandatehq/mandate/routing"
@@ -31,6 +32,7 @@ type testEnv struct {
 	db       *postgres.DB
 	actors   *postgres.ActorStore
 	actions  *postgres.ActionStore
+	owners   *ownership.Resolver
 	deployer string // deployer's token
 	reviewer string // code-reviewer's token
 	mu       sync.Mutex
@@ -64,9 +66,14 @@ func newTestEnvOn(t *testing.T, db *postgres.DB) *testEnv {
 	if e.reviewer, err = e.actors.CreateToken(ctx, "code-reviewer"); err != nil {
 		t.Fatal(err)
 	}
-	e.api = New(Config{Actions: e.actions, Actors: e.actors, Health: db, AdminToken: adminToken, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	owners := ownership.NewResolver(ownership.Options{Store: postgres.NewOwnershipStore(db), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := owners.SetConfig(ctx, cfg, "start"); err != nil {
+		t.Fatal(err)
+	}
+	e.owners = owners
+	e.api = New(Config{Actions: e.actions, Actors: e.actors, Ownership: owners, Health: db, AdminToken: adminToken, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Now: func() time.Time { e.mu.Lock(); defer e.mu.Unlock(); return e.now }})
-	e.api.SetPolicy(routing.New(cfg), agents)
+	e.api.SetPolicy(routing.New(cfg, owners), agents)
 	e.http = httptest.NewServer(e.api)
 	t.Cleanup(e.http.Close)
 	return e
@@ -467,5 +474,40 @@ func TestUnavailableDatabaseAnswers503(t *testing.T) {
 	actions, _, err := postgres.NewActionStore(base, postgres.ActionStoreOptions{}).List(ctx, mandate.ActionFilter{})
 	if err != nil || len(actions) != 1 {
 		t.Errorf("after the outage the database holds %d actions (%v), want 1", len(actions), err)
+	}
+}
+
+func TestOwnershipEndpoints(t *testing.T) {
+	e := newTestEnv(t)
+	r := e.do(t, "GET", "/v1/ownership/explain?resource=service:payments-api&resource=queue:jobs", e.deployer, "", "")
+	if r.status != 200 {
+		t.Fatalf("explain: %d %s", r.status, r.body)
+	}
+	var got []mandate.Ownership
+	if err := json.Unmarshal(r.body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Resource != "service:payments-api" || got[0].Layer != "config" || got[0].Team != "payments" ||
+		got[1].Layer != "none" || len(got[1].Explain) == 0 {
+		t.Errorf("explain answered %s", r.body)
+	}
+	if r := e.do(t, "GET", "/v1/ownership/explain?resource=nokind", e.deployer, "", ""); r.status != 422 {
+		t.Errorf("bad resource: %d %s", r.status, r.body)
+	}
+	if r := e.do(t, "GET", "/v1/ownership/explain", e.deployer, "", ""); r.status != 422 {
+		t.Errorf("no resource: %d %s", r.status, r.body)
+	}
+	e.post(t, "/v1/actions", e.deployer, deployBody)
+	r = e.do(t, "GET", "/v1/ownership/coverage", e.deployer, "", "")
+	var cov ownership.Coverage
+	if err := json.Unmarshal(r.body, &cov); err != nil || r.status != 200 {
+		t.Fatalf("coverage: %d %s", r.status, r.body)
+	}
+	if cov.Seen != 2 || cov.Owned != 1 {
+		t.Errorf("coverage %s: want 2 resources seen, 1 owned (payments-api; the file has no owner)", r.body)
+	}
+	r = e.do(t, "GET", "/readyz", "", "", "")
+	if m := r.json(t); m["ownership"] == nil {
+		t.Errorf("readyz lacks ownership health: %s", r.body)
 	}
 }

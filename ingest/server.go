@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mandatehq/mandate"
+	"github.com/mandatehq/mandate/ownership"
 )
 
 // MaxBody is the largest request body accepted.
@@ -31,10 +32,18 @@ type Health interface {
 	SchemaStatus(ctx context.Context) (current, latest int32, err error)
 }
 
+// Ownership explains who owns what; *ownership.Resolver implements it.
+type Ownership interface {
+	Explain(key string) (mandate.Ownership, error)
+	Coverage(ctx context.Context) (*ownership.Coverage, error)
+	Health() (built time.Time, sources map[string]ownership.SourceHealth)
+}
+
 // Config wires a Server.
 type Config struct {
 	Actions    mandate.ActionStore
 	Actors     mandate.ActorStore
+	Ownership  Ownership
 	Health     Health
 	AdminToken string // MANDATE_ADMIN_TOKEN; empty disables admin access
 	// SlackStatus says how Slack delivery stands ("not configured", "connected", …).
@@ -125,6 +134,8 @@ func New(cfg Config) *Server {
 	s.route(mux, "POST /v1/agents/{id}/pause", s.pauseAgent)
 	s.route(mux, "POST /v1/agents/{id}/resume", s.resumeAgent)
 	s.route(mux, "GET /v1/agents/{id}/state", s.agentState)
+	s.route(mux, "GET /v1/ownership/explain", s.explainOwnership)
+	s.route(mux, "GET /v1/ownership/coverage", s.ownershipCoverage)
 	s.route(mux, "GET /v1/status", s.status)
 	s.route(mux, "GET /healthz", s.healthz)
 	s.route(mux, "GET /readyz", s.readyz)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mandatehq/mandate"
+	"github.com/mandatehq/mandate/ownership"
 )
 
 // Long-poll bounds for GET /v1/agents/{id}/state.
@@ -130,12 +131,20 @@ func (s *Server) agentState(w http.ResponseWriter, r *http.Request) {
 
 // statusReport is the body of /readyz and /v1/status.
 type statusReport struct {
-	Status               string      `json:"status"` // ready or unavailable
-	Database             string      `json:"database"`
-	Schema               string      `json:"schema,omitempty"`
-	Slack                string      `json:"slack"`
-	PendingNotifications *int64      `json:"pending_notifications,omitempty"`
-	Config               *ConfigInfo `json:"config,omitempty"`
+	Status               string           `json:"status"` // ready or unavailable
+	Database             string           `json:"database"`
+	Schema               string           `json:"schema,omitempty"`
+	Slack                string           `json:"slack"`
+	PendingNotifications *int64           `json:"pending_notifications,omitempty"`
+	Config               *ConfigInfo      `json:"config,omitempty"`
+	Ownership            *ownershipReport `json:"ownership,omitempty"`
+}
+
+// ownershipReport is the ownership snapshot's health: a failing source keeps its last good
+// copy, and its age shows here.
+type ownershipReport struct {
+	SnapshotAge string                            `json:"snapshot_age"`
+	Sources     map[string]ownership.SourceHealth `json:"sources,omitempty"`
 }
 
 // report checks the dependencies. ready is false when the database cannot be reached or
@@ -144,6 +153,11 @@ func (s *Server) report(ctx context.Context, detail bool) (statusReport, bool) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	rep := statusReport{Status: "ready", Database: "ok", Slack: s.SlackStatus(), Config: s.configInfo.Load()}
+	if s.Ownership != nil {
+		if built, sources := s.Ownership.Health(); !built.IsZero() {
+			rep.Ownership = &ownershipReport{SnapshotAge: s.Now().Sub(built).Round(time.Second).String(), Sources: sources}
+		}
+	}
 	if err := s.Health.Ping(ctx); err != nil {
 		rep.Status, rep.Database = "unavailable", "unreachable: "+mandate.ErrorMessage(err)
 		return rep, false

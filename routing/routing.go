@@ -1,25 +1,32 @@
 // Package routing decides, for each action, the intervention path, the urgency and whom to
-// tell, with the reasons. This first version knows one path: every action is
-// monitored_execute (it runs; its owners are told). Owners come from the services declared
-// in config, else the org's fallback; the ownership chain and routing rules build on it.
+// tell, with the reasons. This version knows one path: every action is monitored_execute
+// (it runs; its owners are told). Whom to tell comes from the ownership chain: the owners
+// of every resource, their teams, people in a grace period after leaving an owning team,
+// and the org fallback for what nobody owns.
 package routing
 
 import (
 	"fmt"
-	"path"
 	"slices"
 
 	"github.com/mandatehq/mandate"
 	"github.com/mandatehq/mandate/config"
+	"github.com/mandatehq/mandate/ownership"
 )
 
-// Router routes actions from one immutable configuration. Build a new one on reload.
-type Router struct {
-	cfg *config.Config
+// Snapshots gives the ownership snapshot in force; *ownership.Resolver implements it.
+type Snapshots interface {
+	Snapshot() *ownership.Snapshot
 }
 
-// New returns a Router for cfg, which must be validated (config.Load does that).
-func New(cfg *config.Config) *Router { return &Router{cfg: cfg} }
+// Router routes actions from one configuration. Build a new one on reload.
+type Router struct {
+	cfg   *config.Config
+	owner Snapshots
+}
+
+// New returns a Router for cfg (validated), resolving owners through owners.
+func New(cfg *config.Config, owners Snapshots) *Router { return &Router{cfg: cfg, owner: owners} }
 
 var _ mandate.Router = (*Router)(nil)
 
@@ -31,57 +38,33 @@ func (r *Router) Route(a *mandate.Action, actor *mandate.Actor) mandate.Decision
 		Rule:    "default",
 		Reasons: []string{"no routing rule applies: the default path is monitored_execute (run, and tell the owners)"},
 	}
-	add := func(t mandate.Target) {
-		if !slices.ContainsFunc(d.Targets, func(x mandate.Target) bool { return x.Kind == t.Kind && x.ID == t.ID }) {
-			d.Targets = append(d.Targets, t)
+	add := func(kind mandate.TargetKind, id, reason string) {
+		if !slices.ContainsFunc(d.Targets, func(x mandate.Target) bool { return x.Kind == kind && x.ID == id }) {
+			d.Targets = append(d.Targets, mandate.Target{Kind: kind, ID: id, Reason: reason})
 		}
 	}
+	snap := r.owner.Snapshot()
 	for _, res := range a.Resources {
-		owned := false
-		for i := range r.cfg.Services {
-			svc := &r.cfg.Services[i]
-			if !matches(svc, res) {
-				continue
-			}
-			owned = true
-			reason := fmt.Sprintf("%s matches service %s", res.Key(), svc.Name)
-			if svc.Team != "" {
-				add(mandate.Target{Kind: mandate.TargetTeam, ID: svc.Team, Reason: reason})
-			}
-			for _, p := range svc.Owners {
-				add(mandate.Target{Kind: mandate.TargetPerson, ID: p, Reason: reason})
-			}
+		o := snap.Resolve(res)
+		why := fmt.Sprintf("owns %s (%s: %s)", o.Resource, o.Layer, o.Rule)
+		for _, t := range o.Teams {
+			add(mandate.TargetTeam, t, "team "+why)
 		}
-		if !owned {
-			fb := r.cfg.Org.Fallback
-			reason := fmt.Sprintf("%s has no owner in config: told the fallback", res.Key())
-			if fb.Team != "" {
-				add(mandate.Target{Kind: mandate.TargetTeam, ID: fb.Team, Reason: reason})
-			} else if fb.Person != "" {
-				add(mandate.Target{Kind: mandate.TargetPerson, ID: fb.Person, Reason: reason})
+		for _, p := range o.People {
+			add(mandate.TargetPerson, p, why)
+		}
+		for _, g := range o.Grace {
+			add(mandate.TargetPerson, g.Person, fmt.Sprintf("left team %s on %s; told until %s (grace period)",
+				g.Team, g.Left.Format("2006-01-02"), g.Until.Format("2006-01-02")))
+		}
+		if len(o.Teams) == 0 && len(o.People) == 0 {
+			why := fmt.Sprintf("%s has no reachable owner: told the org fallback", o.Resource)
+			if fb := r.cfg.Org.Fallback; fb.Team != "" {
+				add(mandate.TargetTeam, fb.Team, why)
+			} else {
+				add(mandate.TargetPerson, fb.Person, why)
 			}
 		}
 	}
 	return d
-}
-
-// matches reports whether a service declared in config covers resource res: same kind,
-// and the name (for files, repo:path) matches one of its globs.
-func matches(svc *config.Service, res mandate.Resource) bool {
-	if svc.Kind != res.Kind {
-		return false
-	}
-	name := res.Name
-	if res.Kind == "file" {
-		name = res.Repo + ":" + res.Path
-	}
-	if name == svc.Name {
-		return true
-	}
-	for _, pattern := range svc.Match {
-		if ok, _ := path.Match(pattern, name); ok {
-			return true
-		}
-	}
-	return false
 }

@@ -48,7 +48,8 @@ type usageError struct{ msg string }
 func (e usageError) Error() string { return e.msg }
 
 func commands() []*command {
-	return []*command{serveCmd, migrateCmd, configCheckCmd, agentsTokenCmd, benchIngestCmd}
+	return []*command{serveCmd, migrateCmd, configCheckCmd, agentsTokenCmd, benchIngestCmd,
+		ownershipExplainCmd, ownershipStatusCmd, ownershipHistoryCmd, ownershipCoverageCmd}
 }
 
 func main() {
@@ -123,7 +124,7 @@ func printOverview(w io.Writer) {
 	cs := commands()
 	sort.Slice(cs, func(i, j int) bool { return cs[i].name < cs[j].name })
 	for _, c := range cs {
-		fmt.Fprintf(w, "  %-16s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-20s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'mandate help COMMAND' or 'mandate COMMAND -h' for details.")
 	fmt.Fprintln(w, "\nEnvironment:")

@@ -19,6 +19,7 @@ import (
 	"github.com/mandatehq/mandate"
 	"github.com/mandatehq/mandate/config"
 	"github.com/mandatehq/mandate/ingest"
+	"github.com/mandatehq/mandate/ownership"
 	"github.com/mandatehq/mandate/postgres"
 	"github.com/mandatehq/mandate/routing"
 )
@@ -72,6 +73,14 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 	}
 	actions := postgres.NewActionStore(db, postgres.ActionStoreOptions{})
 	defer actions.Close()
+	clients, err := ownershipClients(env, cfg)
+	if err != nil {
+		return err
+	}
+	owners := ownership.NewResolver(ownership.Options{Clients: clients, Store: postgres.NewOwnershipStore(db), Logger: log})
+	if err := owners.SetConfig(ctx, cfg, "start"); err != nil {
+		return fmt.Errorf("ownership: %w", err)
+	}
 
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -82,6 +91,7 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 	srv := ingest.New(ingest.Config{
 		Actions:     actions,
 		Actors:      actors,
+		Ownership:   owners,
 		Health:      db,
 		AdminToken:  env.getenv("MANDATE_ADMIN_TOKEN"),
 		SlackStatus: func() string { return slackStatus },
@@ -89,7 +99,7 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 		Registry:    registry,
 	})
 	apply := func(cfg *config.Config) {
-		srv.SetPolicy(routing.New(cfg), agentsOf(cfg))
+		srv.SetPolicy(routing.New(cfg, owners), agentsOf(cfg))
 		srv.SetConfigInfo(ingest.ConfigInfo{Path: *configPath, LoadedAt: time.Now().UTC(),
 			Agents: len(cfg.Agents), Teams: len(cfg.Teams), Services: len(cfg.Services)})
 	}
@@ -100,9 +110,13 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 	go db.Listen(ctx, postgres.StateChannel, srv.StateChanged, srv.ResyncStates, func(err error) {
 		log.Warn("state listener lost its connection; reconnecting", "err", err)
 	})
+	go owners.Run(ctx)
 	go reloadOnHUP(ctx, log, *configPath, func(cfg *config.Config) error {
 		if err := actors.SyncAgents(ctx, agentsOf(cfg)); err != nil {
 			return fmt.Errorf("sync agents: %w", err)
+		}
+		if err := owners.SetConfig(ctx, cfg, "config reload"); err != nil {
+			return fmt.Errorf("ownership: %w", err)
 		}
 		apply(cfg)
 		return nil

@@ -66,17 +66,23 @@ func newTestEnvOn(t *testing.T, db *postgres.DB) *testEnv {
 	if e.reviewer, err = e.actors.CreateToken(ctx, "code-reviewer"); err != nil {
 		t.Fatal(err)
 	}
-	owners := ownership.NewResolver(ownership.Options{Store: postgres.NewOwnershipStore(db), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	owners := ownership.NewResolver(ownership.Options{Store: postgres.NewOwnershipStore(db), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: e.clock})
 	if err := owners.SetConfig(ctx, cfg, "start"); err != nil {
 		t.Fatal(err)
 	}
 	e.owners = owners
 	e.api = New(Config{Actions: e.actions, Actors: e.actors, Ownership: owners, Health: db, AdminToken: adminToken, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Now: func() time.Time { e.mu.Lock(); defer e.mu.Unlock(); return e.now }})
+		Now: e.clock})
 	e.api.SetPolicy(routing.New(cfg, owners), agents)
 	e.http = httptest.NewServer(e.api)
 	t.Cleanup(e.http.Close)
 	return e
+}
+
+func (e *testEnv) clock() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.now
 }
 
 func (e *testEnv) advance(d time.Duration) {
@@ -436,8 +442,8 @@ func TestHealthReadinessStatusMetrics(t *testing.T) {
 		t.Errorf("readyz %d %s", r.status, r.body)
 	}
 	r = e.do(t, "GET", "/v1/status", e.deployer, "", "")
-	if m := r.json(t); m["slack"] != "not configured" || m["pending_notifications"] != 3.0 {
-		t.Errorf("status %s: want slack not configured and 3 pending notifications (team payments and alice for payments-api, fallback platform for the file)", r.body)
+	if m := r.json(t); m["slack"] != "not configured" || m["pending_notifications"] != 2.0 {
+		t.Errorf("status %s: want slack not configured and 2 pending notifications (team payments and alice own payments-api and, by CODEOWNERS, the file)", r.body)
 	}
 	metrics := string(e.do(t, "GET", "/metrics", "", "", "").body)
 	for _, want := range []string{`mandate_actions_total{path="monitored_execute",type="deploy"} 1`, `mandate_http_request_duration_seconds_count{code="201",method="POST",route="/v1/actions"} 1`} {
@@ -503,8 +509,8 @@ func TestOwnershipEndpoints(t *testing.T) {
 	if err := json.Unmarshal(r.body, &cov); err != nil || r.status != 200 {
 		t.Fatalf("coverage: %d %s", r.status, r.body)
 	}
-	if cov.Seen != 2 || cov.Owned != 1 {
-		t.Errorf("coverage %s: want 2 resources seen, 1 owned (payments-api; the file has no owner)", r.body)
+	if cov.Seen != 2 || cov.Owned != 2 || cov.ByLayer["codeowners"] != 1 {
+		t.Errorf("coverage %s: want 2 resources seen and owned, the file by CODEOWNERS", r.body)
 	}
 	r = e.do(t, "GET", "/readyz", "", "", "")
 	if m := r.json(t); m["ownership"] == nil {

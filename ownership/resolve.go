@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mandatehq/mandate"
+	"github.com/mandatehq/mandate/glob"
 	"github.com/mandatehq/mandate/ownership/catalog"
 )
 
@@ -133,7 +134,7 @@ func (s *Snapshot) fromConfig(r mandate.Resource) layerResult {
 			if matched != "" {
 				break
 			}
-			if p.byKey && p.glob.match(key) || !p.byKey && svc.Kind == r.Kind && p.glob.match(name) {
+			if p.byKey && p.glob.Match(key) || !p.byKey && svc.Kind == r.Kind && p.glob.Match(name) {
 				matched = "match " + p.text
 			}
 		}
@@ -291,7 +292,7 @@ func (s *Snapshot) fromCatalog(r mandate.Resource) layerResult {
 func (s *Snapshot) fromOnCall(r mandate.Resource) layerResult {
 	key := r.Key()
 	for _, co := range s.oncall {
-		if !slices.ContainsFunc(co.globs, func(g glob) bool { return g.match(key) }) {
+		if !slices.ContainsFunc(co.globs, func(g glob.Glob) bool { return g.Match(key) }) {
 			continue
 		}
 		team := co.rule.Team

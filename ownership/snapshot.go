@@ -18,6 +18,7 @@ import (
 	"github.com/mandatehq/mandate"
 	"github.com/mandatehq/mandate/config"
 	"github.com/mandatehq/mandate/github"
+	"github.com/mandatehq/mandate/glob"
 	"github.com/mandatehq/mandate/ownership/catalog"
 	"github.com/mandatehq/mandate/ownership/codeowners"
 	"github.com/mandatehq/mandate/pagerduty"
@@ -75,14 +76,14 @@ type compiledService struct {
 
 type compiledPattern struct {
 	text  string
-	glob  glob
+	glob  glob.Glob
 	byKey bool // the pattern has a kind prefix ("file:acme/api:src/**") and matches whole keys
 }
 
 type compiledOnCall struct {
 	rule  *config.OnCallRule
 	index int
-	globs []glob
+	globs []glob.Glob
 }
 
 // Build compiles a snapshot from cfg and src at time now. It fails only on patterns that
@@ -95,7 +96,7 @@ func Build(cfg *config.Config, src Sources, now time.Time) (*Snapshot, error) {
 	for i := range cfg.Services {
 		cs := compiledService{svc: &cfg.Services[i], index: i}
 		for _, p := range cfg.Services[i].Match {
-			g, err := compileGlob(p)
+			g, err := glob.Compile(p)
 			if err != nil {
 				return nil, fmt.Errorf("services[%d].match %q: %w", i, p, err)
 			}
@@ -107,7 +108,7 @@ func Build(cfg *config.Config, src Sources, now time.Time) (*Snapshot, error) {
 		r := &cfg.Ownership.OnCall[i]
 		co := compiledOnCall{rule: r, index: i}
 		for _, p := range r.Match {
-			g, err := compileGlob(p)
+			g, err := glob.Compile(p)
 			if err != nil {
 				return nil, fmt.Errorf("ownership.oncall[%d].match %q: %w", i, p, err)
 			}

@@ -1,0 +1,5 @@
+//go:build !race
+
+package codeowners
+
+const raceEnabled = false

@@ -36,6 +36,9 @@ type Ownership struct {
 	Escalation []string `json:"escalation,omitempty"`
 	// Grace lists people who left an owning team recently and are still told.
 	Grace []GraceOwner `json:"grace,omitempty"`
+	// Sensitivity is that of the config service matching the resource ("low", "normal",
+	// "high", "critical"); "normal" when none does.
+	Sensitivity string `json:"sensitivity"`
 }
 
 // GraceOwner is a person still notified for a team they left, until the grace period ends.

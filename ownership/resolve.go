@@ -37,35 +37,35 @@ type layerResult struct {
 	rule     string
 	location string
 	why      string // a human line: why it decided, or why not
+	// sensitivity of the config service that matched, even one without owners.
+	sensitivity string
 }
 
 func (l *layerResult) found() bool { return len(l.owners) > 0 }
 
-// layers lists the chain in order; each returns what it knows about r.
-func (s *Snapshot) layers() []struct {
+// layers lists the chain in order; each says what it knows about a resource.
+var layers = []struct {
 	name string
-	fn   func(r mandate.Resource) layerResult
-} {
-	return []struct {
-		name string
-		fn   func(r mandate.Resource) layerResult
-	}{
-		{mandate.LayerConfig, s.fromConfig},
-		{mandate.LayerCodeOwners, s.fromCodeOwners},
-		{mandate.LayerCatalog, s.fromCatalog},
-		{mandate.LayerOnCall, s.fromOnCall},
-		{mandate.LayerContributors, s.fromContributors},
-	}
+	fn   func(s *Snapshot, r mandate.Resource) layerResult
+}{
+	{mandate.LayerConfig, (*Snapshot).fromConfig},
+	{mandate.LayerCodeOwners, (*Snapshot).fromCodeOwners},
+	{mandate.LayerCatalog, (*Snapshot).fromCatalog},
+	{mandate.LayerOnCall, (*Snapshot).fromOnCall},
+	{mandate.LayerContributors, (*Snapshot).fromContributors},
 }
 
 func (s *Snapshot) resolve(r mandate.Resource, key string, explain bool) mandate.Ownership {
 	o := mandate.Ownership{Resource: key, Layer: mandate.LayerNone}
 	decided := false
-	for _, l := range s.layers() {
+	for _, l := range layers {
 		if decided && !explain {
 			break
 		}
-		res := l.fn(r)
+		res := l.fn(s, r)
+		if res.sensitivity != "" {
+			o.Sensitivity = res.sensitivity
+		}
 		if decided {
 			if res.found() {
 				o.Explain = append(o.Explain, fmt.Sprintf("%s: also knows %s (%s), but %s decided first", l.name, strings.Join(res.owners, ", "), res.rule, o.Layer))
@@ -119,43 +119,17 @@ func (s *Snapshot) fallback() string {
 
 // fromConfig is layer 1: services in mandate.yaml, first match in file order.
 func (s *Snapshot) fromConfig(r mandate.Resource) layerResult {
-	key := r.Key()
-	name := r.Name
-	if r.Kind == "file" {
-		name = r.Repo + ":" + r.Path
+	svc, matched := s.services.match(r)
+	if svc == nil {
+		return layerResult{why: "no service in mandate.yaml matches " + r.Key()}
 	}
-	for _, cs := range s.services {
-		svc := cs.svc
-		matched := ""
-		if svc.Kind == r.Kind && svc.Name == name {
-			matched = "name " + svc.Name
-		}
-		for _, p := range cs.patterns {
-			if matched != "" {
-				break
-			}
-			if p.byKey && p.glob.Match(key) || !p.byKey && svc.Kind == r.Kind && p.glob.Match(name) {
-				matched = "match " + p.text
-			}
-		}
-		if matched == "" {
-			continue
-		}
-		res := layerResult{rule: fmt.Sprintf("services[%d] %s (%s)", cs.index, svc.Name, matched)}
-		res.owners = append(res.owners, svc.Owners...)
-		res.people = append(res.people, svc.Owners...)
-		if svc.Team != "" {
-			res.owners = append(res.owners, svc.Team)
-			res.teams = []string{svc.Team}
-		}
-		if !res.found() {
-			res.why = fmt.Sprintf("service %s matches but names no owners or team", svc.Name)
-			return res
-		}
-		res.why = fmt.Sprintf("service %s (%s) is owned by %s", svc.Name, matched, strings.Join(res.owners, ", "))
+	res := layerResult{rule: svc.rules[matched], owners: svc.owners, people: svc.svc.Owners, teams: svc.teams, sensitivity: svc.svc.Sensitivity}
+	if !res.found() {
+		res.why = "service " + svc.svc.Name + " matches but names no owners or team"
 		return res
 	}
-	return layerResult{why: fmt.Sprintf("no service in mandate.yaml matches %s", key)}
+	res.why = fmt.Sprintf("service %s (%s) is owned by %s", svc.svc.Name, svc.how[matched], strings.Join(res.owners, ", "))
+	return res
 }
 
 // fromCodeOwners is layer 2: the repository's CODEOWNERS, for files.

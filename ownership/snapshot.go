@@ -48,7 +48,7 @@ type Sources struct {
 type Snapshot struct {
 	cfg      *config.Config
 	built    time.Time
-	services []compiledService
+	services *serviceIndex
 	oncall   []compiledOnCall
 	src      Sources
 
@@ -68,18 +68,6 @@ type Snapshot struct {
 	misses *missSet
 }
 
-type compiledService struct {
-	svc      *config.Service
-	index    int
-	patterns []compiledPattern
-}
-
-type compiledPattern struct {
-	text  string
-	glob  glob.Glob
-	byKey bool // the pattern has a kind prefix ("file:acme/api:src/**") and matches whole keys
-}
-
 type compiledOnCall struct {
 	rule  *config.OnCallRule
 	index int
@@ -93,17 +81,11 @@ func Build(cfg *config.Config, src Sources, now time.Time) (*Snapshot, error) {
 		peopleByGitHub: map[string]string{}, peopleByEmail: map[string]string{}, teamsByGitHub: map[string]string{},
 		catalogByName: map[string][]*catalog.Entity{}, catalogBySlug: map[string][]*catalog.Entity{},
 		userEmails: map[string]string{}, departures: map[string][]mandate.TeamDeparture{}}
-	for i := range cfg.Services {
-		cs := compiledService{svc: &cfg.Services[i], index: i}
-		for _, p := range cfg.Services[i].Match {
-			g, err := glob.Compile(p)
-			if err != nil {
-				return nil, fmt.Errorf("services[%d].match %q: %w", i, p, err)
-			}
-			cs.patterns = append(cs.patterns, compiledPattern{text: p, glob: g, byKey: strings.Contains(p, ":")})
-		}
-		s.services = append(s.services, cs)
+	services, err := buildServiceIndex(cfg)
+	if err != nil {
+		return nil, err
 	}
+	s.services = services
 	for i := range cfg.Ownership.OnCall {
 		r := &cfg.Ownership.OnCall[i]
 		co := compiledOnCall{rule: r, index: i}

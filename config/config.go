@@ -37,6 +37,8 @@ type Config struct {
 	Agents   []Agent   `yaml:"agents"`
 	// Ownership configures the ownership chain's other sources.
 	Ownership Ownership `yaml:"ownership"`
+	// Routing holds routing rules and watches.
+	Routing Routing `yaml:"routing"`
 
 	// Dir is the directory of the config file: relative paths in it (local
 	// CODEOWNERS and catalog files) are read from there.
@@ -75,10 +77,14 @@ func (o Org) InBusinessHours(t time.Time) bool {
 	return o.BusinessHours.Contains(t, o.Location)
 }
 
-// Target names one owner: a team or a person. Exactly one of the two is set.
+// Target names someone to tell: a team or a person (org.fallback takes exactly one of
+// those), or, in routing rules, also a webhook (a playbook) or a PagerDuty escalation
+// policy.
 type Target struct {
-	Team   string `yaml:"team"`
-	Person string `yaml:"person"`
+	Team             string `yaml:"team"`
+	Person           string `yaml:"person"`
+	Webhook          string `yaml:"webhook"`
+	EscalationPolicy string `yaml:"escalation_policy"`
 }
 
 // String renders the target as "team:ID" or "person:ID" for logs and messages.

@@ -20,6 +20,7 @@ var sections = []func(*validator){
 	(*validator).checkServices,
 	(*validator).checkAgents,
 	(*validator).checkOwnership,
+	(*validator).checkRouting,
 }
 
 // validator checks a decoded Config, fills in defaults, and reports problems
@@ -71,6 +72,8 @@ func (v *validator) checkOrg() {
 	v.personRefs("org.admins", o.Admins)
 
 	switch t := o.Fallback; {
+	case t.Webhook != "" || t.EscalationPolicy != "":
+		v.pathf("org.fallback", "takes a team or a person, not a webhook or escalation policy")
 	case t.Team == "" && t.Person == "":
 		v.pathf("org.fallback", "required: set team or person, who owns what no other rule does")
 	case t.Team != "" && t.Person != "":

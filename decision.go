@@ -1,5 +1,7 @@
 package mandate
 
+import "time"
+
 // Path is an intervention path: how much human attention an action gets. Mandate biases
 // toward execution; only gated_execute makes the actor wait.
 type Path string
@@ -25,8 +27,10 @@ const (
 type TargetKind string
 
 const (
-	TargetPerson TargetKind = "person" // a direct message
-	TargetTeam   TargetKind = "team"   // the team's channel
+	TargetPerson  TargetKind = "person"            // a direct message
+	TargetTeam    TargetKind = "team"              // the team's channel
+	TargetWebhook TargetKind = "webhook"           // a playbook: a signed webhook
+	TargetPolicy  TargetKind = "escalation_policy" // a PagerDuty escalation policy
 )
 
 // Target is someone to notify about an action; never a single approver.
@@ -43,4 +47,30 @@ type Decision struct {
 	Rule    string   `json:"rule"`
 	Reasons []string `json:"reasons"`
 	Targets []Target `json:"targets,omitempty"`
+	// ReviewBy is when a flagged action's review is due.
+	ReviewBy *time.Time `json:"review_by,omitempty"`
+	// Aggregate, when set, folds the notifications of actions with the same key into one
+	// (an actor acting on one resource faster than the rate rule allows).
+	Aggregate string `json:"aggregate,omitempty"`
+}
+
+// Urgencies in increasing order.
+var Urgencies = []Urgency{UrgencyInfo, UrgencyNormal, UrgencyHigh, UrgencyCritical}
+
+// Raise returns the next higher urgency (critical stays critical).
+func (u Urgency) Raise() Urgency {
+	for i, x := range Urgencies {
+		if x == u && i+1 < len(Urgencies) {
+			return Urgencies[i+1]
+		}
+	}
+	return u
+}
+
+// RouteOptions modify one routing decision.
+type RouteOptions struct {
+	// At is the time the decision is made for; zero means now.
+	At time.Time
+	// DryRun decides without counting the action in rate and history aggregates.
+	DryRun bool
 }

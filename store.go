@@ -3,6 +3,7 @@ package mandate
 import (
 	"context"
 	"encoding/json"
+	"time"
 )
 
 // ActionStore records and reads actions. postgres.ActionStore implements it.
@@ -30,5 +31,11 @@ type ActorStore interface {
 // Router decides how much attention an action deserves and whom to tell. It works from
 // in-memory state only: no I/O on the ingest path.
 type Router interface {
-	Route(a *Action, actor *Actor) Decision
+	Route(a *Action, actor *Actor, opt RouteOptions) Decision
+}
+
+// ResultObserver is told how actions ended, so a router can keep an actor's track record
+// current in memory.
+type ResultObserver interface {
+	ObserveResult(actorID string, status ActionStatus, at time.Time)
 }

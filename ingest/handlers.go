@@ -64,7 +64,7 @@ func (s *Server) postAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.ActorID = actor.ID
-	a.Decision = pol.router.Route(a, actor)
+	a.Decision = pol.router.Route(a, actor, mandate.RouteOptions{At: s.Now()})
 	a.Teams = teamsOf(actor, a.Decision)
 	answer, replayed, err := s.Actions.Record(r.Context(), a, sha)
 	if err != nil {
@@ -286,6 +286,11 @@ func (s *Server) postResult(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		s.writeError(w, r, err)
 		return
+	}
+	if pol := s.policy.Load(); pol != nil {
+		if obs, ok := pol.router.(mandate.ResultObserver); ok {
+			obs.ObserveResult(a.ActorID, status, s.Now())
+		}
 	}
 	writeJSON(w, http.StatusOK, a)
 }

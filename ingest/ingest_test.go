@@ -73,7 +73,11 @@ func newTestEnvOn(t *testing.T, db *postgres.DB) *testEnv {
 	e.owners = owners
 	e.api = New(Config{Actions: e.actions, Actors: e.actors, Ownership: owners, Health: db, AdminToken: adminToken, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Now: e.clock})
-	e.api.SetPolicy(routing.New(cfg, owners), agents)
+	router, err := routing.New(cfg, owners, routing.Options{Now: e.clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.api.SetPolicy(router, agents)
 	e.http = httptest.NewServer(e.api)
 	t.Cleanup(e.http.Close)
 	return e

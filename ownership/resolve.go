@@ -46,7 +46,7 @@ func (l *layerResult) found() bool { return len(l.owners) > 0 }
 // layers lists the chain in order; each says what it knows about a resource.
 var layers = []struct {
 	name string
-	fn   func(s *Snapshot, r mandate.Resource) layerResult
+	fn   func(s *Snapshot, r mandate.Resource, key string, explain bool) layerResult
 }{
 	{mandate.LayerConfig, (*Snapshot).fromConfig},
 	{mandate.LayerCodeOwners, (*Snapshot).fromCodeOwners},
@@ -62,7 +62,7 @@ func (s *Snapshot) resolve(r mandate.Resource, key string, explain bool) mandate
 		if decided && !explain {
 			break
 		}
-		res := l.fn(s, r)
+		res := l.fn(s, r, key, explain)
 		if res.sensitivity != "" {
 			o.Sensitivity = res.sensitivity
 		}
@@ -118,48 +118,54 @@ func (s *Snapshot) fallback() string {
 }
 
 // fromConfig is layer 1: services in mandate.yaml, first match in file order.
-func (s *Snapshot) fromConfig(r mandate.Resource) layerResult {
-	svc, matched := s.services.match(r)
+func (s *Snapshot) fromConfig(r mandate.Resource, key string, explain bool) layerResult {
+	svc, matched := s.services.match(r, key)
 	if svc == nil {
-		return layerResult{why: "no service in mandate.yaml matches " + r.Key()}
+		return layerResult{why: lazy(explain, func() string { return "no service in mandate.yaml matches " + key })}
 	}
 	res := layerResult{rule: svc.rules[matched], owners: svc.owners, people: svc.svc.Owners, teams: svc.teams, sensitivity: svc.svc.Sensitivity}
 	if !res.found() {
-		res.why = "service " + svc.svc.Name + " matches but names no owners or team"
+		res.why = lazy(explain, func() string { return "service " + svc.svc.Name + " matches but names no owners or team" })
 		return res
 	}
-	res.why = fmt.Sprintf("service %s (%s) is owned by %s", svc.svc.Name, svc.how[matched], strings.Join(res.owners, ", "))
+	res.why = lazy(explain, func() string {
+		return fmt.Sprintf("service %s (%s) is owned by %s", svc.svc.Name, svc.how[matched], strings.Join(res.owners, ", "))
+	})
 	return res
 }
 
 // fromCodeOwners is layer 2: the repository's CODEOWNERS, for files.
-func (s *Snapshot) fromCodeOwners(r mandate.Resource) layerResult {
+func (s *Snapshot) fromCodeOwners(r mandate.Resource, key string, explain bool) layerResult {
 	if r.Kind != "file" {
 		return layerResult{why: "applies to files only"}
 	}
 	f, ok := s.src.CodeOwners[r.Repo]
 	if !ok {
 		if why, down := s.src.Unavailable["codeowners:"+r.Repo]; down {
-			return layerResult{why: fmt.Sprintf("CODEOWNERS of %s is unavailable: %s", r.Repo, why)}
+			return layerResult{why: lazy(explain, func() string { return fmt.Sprintf("CODEOWNERS of %s is unavailable: %s", r.Repo, why) })}
 		}
-		return layerResult{why: fmt.Sprintf("no CODEOWNERS configured for %s", r.Repo)}
+		return layerResult{why: lazy(explain, func() string { return fmt.Sprintf("no CODEOWNERS configured for %s", r.Repo) })}
 	}
 	rule, ok := f.Matcher.Match(r.Path)
 	if !ok {
-		return layerResult{why: fmt.Sprintf("no line of %s (%s) matches %s", f.Path, r.Repo, r.Path)}
+		return layerResult{why: lazy(explain, func() string { return fmt.Sprintf("no line of %s (%s) matches %s", f.Path, r.Repo, r.Path) })}
 	}
 	loc := fmt.Sprintf("%s:%d", f.Path, rule.Line)
 	res := layerResult{rule: rule.Pattern + " " + strings.Join(rule.Owners, " "), location: loc}
 	if len(rule.Owners) == 0 {
 		res.rule = rule.Pattern
-		res.why = fmt.Sprintf("%s: %q has no owners, which leaves %s unowned", loc, rule.Pattern, r.Path)
+		res.why = lazy(explain, func() string {
+			return fmt.Sprintf("%s: %q has no owners, which leaves %s unowned", loc, rule.Pattern, r.Path)
+		})
 		return res
 	}
 	for _, owner := range rule.Owners {
 		res.owners = append(res.owners, owner)
 		s.mapHandle(owner, &res)
 	}
-	res.why = fmt.Sprintf("%s: %q owned by %s", loc, rule.Pattern, strings.Join(rule.Owners, " "))
+	res.why = lazy(explain, func() string {
+		return fmt.Sprintf("%s: %q owned by %s", loc, rule.Pattern, strings.Join(rule.Owners, " "))
+	})
 	return res
 }
 
@@ -201,10 +207,10 @@ func catalogKinds(kind string) []string {
 // fromCatalog is layer 3: the Backstage catalog. Files belong to the entity whose
 // github.com/project-slug is their repository; other resources to the entity of their
 // name.
-func (s *Snapshot) fromCatalog(r mandate.Resource) layerResult {
+func (s *Snapshot) fromCatalog(r mandate.Resource, key string, explain bool) layerResult {
 	if len(s.src.Catalog) == 0 {
 		if why, down := s.src.Unavailable["catalog"]; down {
-			return layerResult{why: "the catalog is unavailable: " + why}
+			return layerResult{why: lazy(explain, func() string { return "the catalog is unavailable: " + why })}
 		}
 		return layerResult{why: "no catalog configured"}
 	}
@@ -228,13 +234,13 @@ func (s *Snapshot) fromCatalog(r mandate.Resource) layerResult {
 	}
 	if best == nil {
 		if r.Kind == "file" {
-			return layerResult{why: fmt.Sprintf("no catalog entity has github.com/project-slug %s", r.Repo)}
+			return layerResult{why: lazy(explain, func() string { return fmt.Sprintf("no catalog entity has github.com/project-slug %s", r.Repo) })}
 		}
-		return layerResult{why: fmt.Sprintf("no catalog entity is named %s", r.Name)}
+		return layerResult{why: lazy(explain, func() string { return fmt.Sprintf("no catalog entity is named %s", r.Name) })}
 	}
 	res := layerResult{rule: fmt.Sprintf("%s:%s spec.owner", strings.ToLower(best.Kind), best.Name), location: best.Location}
 	if best.OwnerRef == nil {
-		res.why = fmt.Sprintf("%s %s (%s) has no spec.owner", best.Kind, best.Name, best.Location)
+		res.why = lazy(explain, func() string { return fmt.Sprintf("%s %s (%s) has no spec.owner", best.Kind, best.Name, best.Location) })
 		return res
 	}
 	res.owners = []string{best.Owner}
@@ -257,14 +263,15 @@ func (s *Snapshot) fromCatalog(r mandate.Resource) layerResult {
 	default:
 		res.gaps = append(res.gaps, fmt.Sprintf("%s is neither a group nor a user", best.Owner))
 	}
-	res.why = fmt.Sprintf("%s %s (%s) is owned by %s", best.Kind, best.Name, best.Location, best.Owner)
+	res.why = lazy(explain, func() string {
+		return fmt.Sprintf("%s %s (%s) is owned by %s", best.Kind, best.Name, best.Location, best.Owner)
+	})
 	return res
 }
 
 // fromOnCall is layer 4: whoever is on call for the team of the first ownership.oncall
 // rule matching the resource.
-func (s *Snapshot) fromOnCall(r mandate.Resource) layerResult {
-	key := r.Key()
+func (s *Snapshot) fromOnCall(r mandate.Resource, key string, explain bool) layerResult {
 	for _, co := range s.oncall {
 		if !slices.ContainsFunc(co.globs, func(g glob.Glob) bool { return g.Match(key) }) {
 			continue
@@ -277,7 +284,9 @@ func (s *Snapshot) fromOnCall(r mandate.Resource) layerResult {
 			if w, down := s.src.Unavailable["pagerduty:"+team]; down {
 				why = "PagerDuty is unavailable: " + w
 			}
-			return layerResult{rule: rule, why: fmt.Sprintf("%s matches, but who is on call for %s is unknown (%s)", rule, team, why)}
+			return layerResult{rule: rule, why: lazy(explain, func() string {
+				return fmt.Sprintf("%s matches, but who is on call for %s is unknown (%s)", rule, team, why)
+			})}
 		}
 		res := layerResult{rule: rule, teams: []string{team}}
 		for _, c := range calls {
@@ -293,20 +302,22 @@ func (s *Snapshot) fromOnCall(r mandate.Resource) layerResult {
 			}
 		}
 		if !res.found() {
-			res.why = fmt.Sprintf("%s matches, but nobody is on call for %s", rule, team)
+			res.why = lazy(explain, func() string { return fmt.Sprintf("%s matches, but nobody is on call for %s", rule, team) })
 			return res
 		}
-		res.why = fmt.Sprintf("%s matches; on call for %s: %s", rule, team, strings.Join(res.owners, ", "))
+		res.why = lazy(explain, func() string {
+			return fmt.Sprintf("%s matches; on call for %s: %s", rule, team, strings.Join(res.owners, ", "))
+		})
 		return res
 	}
 	if len(s.oncall) == 0 {
 		return layerResult{why: "no on-call rules configured"}
 	}
-	return layerResult{why: fmt.Sprintf("no ownership.oncall rule matches %s", key)}
+	return layerResult{why: lazy(explain, func() string { return fmt.Sprintf("no ownership.oncall rule matches %s", key) })}
 }
 
 // fromContributors is layer 5: the people who committed most to a file recently.
-func (s *Snapshot) fromContributors(r mandate.Resource) layerResult {
+func (s *Snapshot) fromContributors(r mandate.Resource, key string, explain bool) layerResult {
 	c := s.cfg.Ownership.Contributors
 	if !c.Enabled {
 		return layerResult{why: "recent contributors are not enabled"}
@@ -314,14 +325,14 @@ func (s *Snapshot) fromContributors(r mandate.Resource) layerResult {
 	if r.Kind != "file" {
 		return layerResult{why: "applies to files only"}
 	}
-	key := r.Repo + ":" + r.Path
-	authors, ok := s.src.Contributors[key]
+	path := r.Repo + ":" + r.Path
+	authors, ok := s.src.Contributors[path]
 	if !ok {
-		s.misses.add(key)
+		s.misses.add(path)
 		if why, down := s.src.Unavailable["contributors:"+r.Repo]; down {
-			return layerResult{why: "GitHub is unavailable: " + why}
+			return layerResult{why: lazy(explain, func() string { return "GitHub is unavailable: " + why })}
 		}
-		return layerResult{why: fmt.Sprintf("contributors of %s not read yet; queued", key)}
+		return layerResult{why: lazy(explain, func() string { return fmt.Sprintf("contributors of %s not read yet; queued", path) })}
 	}
 	rule := fmt.Sprintf("top %d committers to %s in %s", c.Top, r.Path, c.Since.Duration)
 	res := layerResult{rule: rule}
@@ -337,10 +348,10 @@ func (s *Snapshot) fromContributors(r mandate.Resource) layerResult {
 		s.mapHandle(who, &res)
 	}
 	if !res.found() {
-		res.why = fmt.Sprintf("nobody committed to %s in %s", r.Path, c.Since.Duration)
+		res.why = lazy(explain, func() string { return fmt.Sprintf("nobody committed to %s in %s", r.Path, c.Since.Duration) })
 		return res
 	}
-	res.why = fmt.Sprintf("%s: %s", rule, strings.Join(res.owners, ", "))
+	res.why = lazy(explain, func() string { return fmt.Sprintf("%s: %s", rule, strings.Join(res.owners, ", ")) })
 	return res
 }
 
@@ -385,4 +396,13 @@ func (s *Snapshot) Age(now time.Time) map[string]time.Duration {
 		out[name] = now.Sub(at)
 	}
 	return out
+}
+
+// lazy computes an explanation only when one is wanted: resolving on the ingest path
+// must not pay for sentences nobody reads.
+func lazy(explain bool, why func() string) string {
+	if !explain {
+		return ""
+	}
+	return why()
 }

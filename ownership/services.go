@@ -89,9 +89,9 @@ func buildServiceIndex(cfg *config.Config) (*serviceIndex, error) {
 	return x, nil
 }
 
-// match returns the first service matching r and which of its patterns matched (the
+// match returns the first service matching r (whose key is key) and which of its patterns matched (the
 // index into rules), or nil.
-func (x *serviceIndex) match(r mandate.Resource) (*indexedService, int) {
+func (x *serviceIndex) match(r mandate.Resource, key string) (*indexedService, int) {
 	name := r.Name
 	if r.Kind == "file" {
 		name = r.Repo + ":" + r.Path
@@ -110,15 +110,11 @@ func (x *serviceIndex) match(r mandate.Resource) (*indexedService, int) {
 			}
 		}
 	}
-	var key string
 	for _, p := range x.others {
 		if p.service >= best {
 			break
 		}
 		if p.byKey {
-			if key == "" {
-				key = r.Key()
-			}
 			if p.glob.Match(key) {
 				best, how = p.service, p.pattern
 			}

@@ -71,7 +71,7 @@ func TestServiceIndexAgreesWithScan(t *testing.T) {
 				r = mandate.Resource{Kind: "file", Repo: "acme/" + word(), Path: "src/" + word() + ".go", Name: ""}
 			}
 			want := naiveMatch(cfg, r)
-			got, _ := x.match(r)
+			got, _ := x.match(r, r.Key())
 			gotIndex := -1
 			if got != nil {
 				gotIndex = slicesIndex(cfg, got.svc)

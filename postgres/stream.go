@@ -228,3 +228,28 @@ func validUUID(s string) bool {
 	}
 	return true
 }
+
+// Failure is one failed action of an actor.
+type Failure struct {
+	Actor string
+	At    time.Time
+}
+
+// RecentFailures lists the failed actions reported since the given time, to warm the
+// routing track record at start.
+func (s *ActionStore) RecentFailures(ctx context.Context, since time.Time) ([]Failure, error) {
+	rows, err := s.db.pool.Query(ctx, `SELECT actor_id, result_at FROM actions
+		WHERE result_status = 'failed' AND result_at >= $1 ORDER BY result_at`, since)
+	if err != nil {
+		return nil, classify(err)
+	}
+	var out []Failure
+	for rows.Next() {
+		var f Failure
+		if err := rows.Scan(&f.Actor, &f.At); err != nil {
+			return nil, err
+		}
+		out = append(out, f)
+	}
+	return out, classify(rows.Err())
+}

@@ -98,12 +98,33 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 		Logger:      log,
 		Registry:    registry,
 	})
-	apply := func(cfg *config.Config) {
-		srv.SetPolicy(routing.New(cfg, owners), agentsOf(cfg))
+	// The routing aggregates outlive config reloads; failures are warmed from Postgres so
+	// a restart does not wipe agents' track records.
+	tracker := routing.NewTracker()
+	failures, err := actions.RecentFailures(ctx, time.Now().Add(-cfg.Routing.Failures.Window.Duration))
+	if err != nil {
+		return fmt.Errorf("load recent failures: %w", err)
+	}
+	for _, f := range failures {
+		tracker.ObserveResult(f.Actor, mandate.StatusFailed, f.At)
+	}
+	newRouter := func(cfg *config.Config) (*routing.Router, error) {
+		router, err := routing.New(cfg, owners, routing.Options{Tracker: tracker})
+		if err != nil {
+			return nil, fmt.Errorf("routing: %w", err)
+		}
+		return router, nil
+	}
+	apply := func(cfg *config.Config, router *routing.Router) {
+		srv.SetPolicy(router, agentsOf(cfg))
 		srv.SetConfigInfo(ingest.ConfigInfo{Path: *configPath, LoadedAt: time.Now().UTC(),
 			Agents: len(cfg.Agents), Teams: len(cfg.Teams), Services: len(cfg.Services)})
 	}
-	apply(cfg)
+	router, err := newRouter(cfg)
+	if err != nil {
+		return err
+	}
+	apply(cfg, router)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -112,13 +133,17 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 	})
 	go owners.Run(ctx)
 	go reloadOnHUP(ctx, log, *configPath, func(cfg *config.Config) error {
+		router, err := newRouter(cfg)
+		if err != nil {
+			return err
+		}
 		if err := actors.SyncAgents(ctx, agentsOf(cfg)); err != nil {
 			return fmt.Errorf("sync agents: %w", err)
 		}
 		if err := owners.SetConfig(ctx, cfg, "config reload"); err != nil {
 			return fmt.Errorf("ownership: %w", err)
 		}
-		apply(cfg)
+		apply(cfg, router)
 		return nil
 	})
 

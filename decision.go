@@ -74,3 +74,31 @@ type RouteOptions struct {
 	// DryRun decides without counting the action in rate and history aggregates.
 	DryRun bool
 }
+
+// RuleStats is how one routing rule's notifications were received.
+type RuleStats struct {
+	Rule              string  `json:"rule"`
+	Notifications     int     `json:"notifications"`
+	Feedback          int     `json:"feedback"`
+	Relevant          int     `json:"relevant"`
+	NotRelevant       int     `json:"not_relevant"`
+	RelevanceRate     float64 `json:"relevance_rate"`      // relevant / feedback
+	FalsePositiveRate float64 `json:"false_positive_rate"` // not relevant / feedback
+	Missed            int     `json:"missed"`              // "should have been notified" marks
+	NeedsReview       bool    `json:"needs_review"`        // false-positive rate above 30 %
+}
+
+// FalsePositiveLimit is the false-positive rate above which a rule is flagged for review.
+const FalsePositiveLimit = 0.30
+
+// NotificationInfo is a notification as feedback tools see it.
+type NotificationInfo struct {
+	ID       int64     `json:"id"`
+	ActionID string    `json:"action_id"`
+	Kind     string    `json:"target_kind"`
+	Target   string    `json:"target"`
+	Urgency  string    `json:"urgency"`
+	State    string    `json:"state"`
+	Rule     string    `json:"rule"`
+	Created  time.Time `json:"created_at"`
+}

@@ -312,3 +312,19 @@ func isObject(raw json.RawMessage) bool {
 	t := bytes.TrimSpace(raw)
 	return len(t) > 0 && (t[0] == '{' || string(t) == "null")
 }
+
+// ActorClaim is who an action body says acted: only the admin token may name one.
+type ActorClaim struct {
+	ID   string
+	Type mandate.ActorType
+}
+
+// ParseAction parses and validates a POST /v1/actions body exactly as the API does, for
+// tools such as `mandate routing explain`. now fills in a missing occurred_at.
+func ParseAction(body []byte, now time.Time) (*mandate.Action, ActorClaim, error) {
+	req, a, _, err := decodeAction(body, now)
+	if err != nil {
+		return nil, ActorClaim{}, err
+	}
+	return a, ActorClaim{ID: req.Actor, Type: mandate.ActorType(req.ActorType)}, nil
+}

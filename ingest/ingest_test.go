@@ -71,7 +71,7 @@ func newTestEnvOn(t *testing.T, db *postgres.DB) *testEnv {
 		t.Fatal(err)
 	}
 	e.owners = owners
-	e.api = New(Config{Actions: e.actions, Actors: e.actors, Ownership: owners, Health: db, AdminToken: adminToken, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	e.api = New(Config{Actions: e.actions, Actors: e.actors, Ownership: owners, Feedback: postgres.NewRoutingStore(db), Health: db, AdminToken: adminToken, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Now: e.clock})
 	router, err := routing.New(cfg, owners, routing.Options{Now: e.clock})
 	if err != nil {

@@ -44,6 +44,7 @@ type Config struct {
 	Actions    mandate.ActionStore
 	Actors     mandate.ActorStore
 	Ownership  Ownership
+	Feedback   RoutingFeedback
 	Health     Health
 	AdminToken string // MANDATE_ADMIN_TOKEN; empty disables admin access
 	// SlackStatus says how Slack delivery stands ("not configured", "connected", …).
@@ -134,6 +135,11 @@ func New(cfg Config) *Server {
 	s.route(mux, "POST /v1/agents/{id}/pause", s.pauseAgent)
 	s.route(mux, "POST /v1/agents/{id}/resume", s.resumeAgent)
 	s.route(mux, "GET /v1/agents/{id}/state", s.agentState)
+	s.route(mux, "POST /v1/route/dry-run", s.dryRun)
+	s.route(mux, "GET /v1/actions/{id}/notifications", s.listNotifications)
+	s.route(mux, "POST /v1/notifications/{id}/feedback", s.notificationFeedback)
+	s.route(mux, "POST /v1/routing/missed", s.routingMissed)
+	s.route(mux, "GET /v1/routing/stats", s.routingStats)
 	s.route(mux, "GET /v1/ownership/explain", s.explainOwnership)
 	s.route(mux, "GET /v1/ownership/coverage", s.ownershipCoverage)
 	s.route(mux, "GET /v1/status", s.status)

@@ -214,11 +214,13 @@ func (r *Router) modify(d *mandate.Decision, f *facts, now time.Time, dryRun boo
 		d.Urgency = d.Urgency.Raise()
 		d.Reasons = append(d.Reasons, fmt.Sprintf("outside business hours in %s: urgency raised to %s", f.hoursZone, d.Urgency))
 	}
-	switch f.actor.Trust {
-	case mandate.TrustNew:
-		flag(fmt.Sprintf("agent %s is new: flagged for review", f.actor.ID))
-	case mandate.TrustRestricted:
-		flag(fmt.Sprintf("agent %s is restricted: flagged for review", f.actor.ID))
+	if f.actor.Type == mandate.ActorAgent { // trust is an agent's; humans and systems are judged by rules
+		switch f.actor.Trust {
+		case mandate.TrustNew:
+			flag(fmt.Sprintf("agent %s is new: flagged for review", f.actor.ID))
+		case mandate.TrustRestricted:
+			flag(fmt.Sprintf("agent %s is restricted: flagged for review", f.actor.ID))
+		}
 	}
 	if n := r.opt.Tracker.Failures(f.actor.ID, now.Add(-rc.Failures.Window.Duration)); n >= rc.Failures.Max {
 		flag(fmt.Sprintf("%s %s had %d failed actions in the last %s: flagged for review", f.actor.Type, f.actor.ID, n, rc.Failures.Window.Duration))

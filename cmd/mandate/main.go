@@ -49,7 +49,8 @@ func (e usageError) Error() string { return e.msg }
 
 func commands() []*command {
 	return []*command{serveCmd, migrateCmd, configCheckCmd, agentsTokenCmd, benchIngestCmd,
-		ownershipExplainCmd, ownershipStatusCmd, ownershipHistoryCmd, ownershipCoverageCmd}
+		ownershipExplainCmd, ownershipStatusCmd, ownershipHistoryCmd, ownershipCoverageCmd,
+		routingExplainCmd, routingStatsCmd}
 }
 
 func main() {

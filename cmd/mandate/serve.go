@@ -92,6 +92,7 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 		Actions:     actions,
 		Actors:      actors,
 		Ownership:   owners,
+		Feedback:    postgres.NewRoutingStore(db),
 		Health:      db,
 		AdminToken:  env.getenv("MANDATE_ADMIN_TOKEN"),
 		SlackStatus: func() string { return slackStatus },

@@ -111,11 +111,20 @@ func (t *Tracker) Failures(actor string, since time.Time) int {
 	return n
 }
 
+// sweep drops keys with no action since before. If that is not enough — a burst of
+// distinct resources within one window — it drops arbitrary keys down to half the bound,
+// so the map's size, and the cost of sweeping, stay bounded.
 func (t *Tracker) sweep(before time.Time) {
 	for k, times := range t.recent {
 		if len(times) == 0 || times[len(times)-1].Before(before) {
 			delete(t.recent, k)
 		}
+	}
+	for k := range t.recent {
+		if len(t.recent) <= maxKeys/2 {
+			break
+		}
+		delete(t.recent, k)
 	}
 }
 

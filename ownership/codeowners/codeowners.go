@@ -49,6 +49,11 @@ type File struct {
 	Name   string  // e.g. ".github/CODEOWNERS"; used in messages
 	Rules  []Rule  // valid rules in file order
 	Errors []Error // lines that were ignored or partly ignored, with why
+
+	// compiled holds Parse's compiled patterns, parallel to Rules, so
+	// Compile need not compile them again. Compile uses an entry only while
+	// its source still equals the rule's Pattern.
+	compiled []compiledPattern
 }
 
 // Err returns the file's errors joined, each as "NAME:LINE: msg" (the form
@@ -106,7 +111,8 @@ func (f *File) parseLine(n int, line string) {
 		i++
 	}
 	pattern := line[start:i]
-	if _, err := compilePattern(pattern); err != nil {
+	compiled, err := compilePattern(pattern)
+	if err != nil {
 		f.Errors = append(f.Errors, Error{Line: n, Msg: err.Error() + "; line ignored"})
 		return
 	}
@@ -142,6 +148,7 @@ func (f *File) parseLine(n int, line string) {
 		f.Errors = append(f.Errors, Error{Line: n, Msg: msg})
 	}
 	f.Rules = append(f.Rules, rule)
+	f.compiled = append(f.compiled, compiled)
 }
 
 // validOwner accepts the three owner forms GitHub documents: @login,

@@ -3,6 +3,7 @@ package codeowners
 import (
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -499,9 +500,41 @@ func TestCompileCopiesRules(t *testing.T) {
 	if _, ok := m.Match("x.js"); ok {
 		t.Error("Matcher saw a rule added after Compile")
 	}
+	// Changing a parsed rule's pattern before Compile takes effect.
+	f = mustParse(t, "*.go @a\n")
+	f.Rules[0].Pattern = "*.js"
+	if r, ok := Compile(f).Match("x.js"); !ok || r.Pattern != "*.js" {
+		t.Errorf("Match(x.js) after changing the pattern = %+v, %v", r, ok)
+	}
 	// A hand-built rule with a bad pattern never matches, and breaks nothing.
 	m = Compile(&File{Rules: []Rule{{Line: 1, Pattern: "*"}, {Line: 2, Pattern: "!x"}, {Line: 3, Pattern: ""}}})
 	if r, ok := m.Match("x"); !ok || r.Line != 1 {
 		t.Errorf("Match(x) = %+v, %v; want line 1", r, ok)
 	}
+}
+
+// TestConcurrentMatch lets the race detector check that lookups share no
+// mutable state.
+func TestConcurrentMatch(t *testing.T) {
+	m := Compile(mustParse(t, githubExample))
+	paths := []string{"a.js", "apps/github/x", "build/logs/a", "docs/a.md", "x/apps/y.go"}
+	want := make([]int, len(paths))
+	for i, p := range paths {
+		r, _ := m.Match(p)
+		want[i] = r.Line
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 200 {
+				for i, p := range paths {
+					if r, ok := m.Match(p); !ok || r.Line != want[i] {
+						t.Errorf("Match(%q) = %+v, %v; want line %d", p, r, ok, want[i])
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

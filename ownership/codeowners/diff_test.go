@@ -41,10 +41,12 @@ package codeowners
 //     unowning foo). Here a "#" starts a comment only at the start of a field
 //     (GitHub's documented inline comment is "@js-owner #This is ..."), so
 //     "foo#bar" is a literal name and "@a#note" an invalid owner, reported.
-//  8. A pattern ending in a lone "\" matches as if the "\" were absent in
-//     hmarr; gitignore says such a pattern is invalid, and here it is
-//     reported and ignored. "/" alone and "a//b" are reported and ignored
-//     here; in hmarr they match no clean path, so matching agrees.
+//  8. A pattern ending in a lone "\" (only possible at the end of a line, as
+//     "\ " escapes the space) matches in hmarr as if the "\" were absent;
+//     gitignore calls such a pattern invalid, and here it is reported and
+//     ignored. "/" alone and "a//b" are reported and ignored here; in hmarr
+//     "a//b" matches only paths containing "//", and "/" makes Match panic
+//     (index out of range) on every path that reaches it.
 
 import (
 	"bytes"
@@ -281,6 +283,32 @@ func TestKnownDifferencesFromHmarr(t *testing.T) {
 	if got := f.Rules[0]; got.Pattern != "foo#bar" || len(got.Owners) != 1 {
 		t.Errorf("read foo#bar @a as %+v", got)
 	}
+
+	// A trailing lone "\": hmarr matches foo; this package reports the line.
+	h, err = hmarr.ParseFile(strings.NewReader("foo\\\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := h.Match("foo"); r == nil {
+		t.Error(`hmarr no longer matches foo with "foo\"`)
+	}
+	if f := Parse("CODEOWNERS", []byte("foo\\\n")); len(f.Rules) != 0 || len(f.Errors) != 1 {
+		t.Errorf(`foo\: rules %v errors %v`, f.Rules, f.Errors)
+	}
+
+	// "/" alone: hmarr's Match panics; this package reports the line.
+	h, err = hmarr.ParseFile(strings.NewReader("/ @o\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error(`hmarr no longer panics on the pattern "/"`)
+			}
+		}()
+		_, _ = h.Match("a")
+	}()
 
 	// A leading "\#": hmarr keeps a rule, this package reports and drops it.
 	h, err = hmarr.ParseFile(strings.NewReader(`\#a @o` + "\n"))

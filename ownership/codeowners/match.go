@@ -20,12 +20,12 @@ import (
 // index anywhere below it, so a walk skips subtrees that cannot beat what it
 // already found.
 //
-// The layout is chosen for the cache, which dominates the cost once the file
-// is large: nodes are small structs in one slice, referred to by index; every
-// name used in a pattern is interned to an integer ID, so each path segment
-// is hashed once; and all literal edges live in one open-addressing table
-// keyed by (node, name ID), so following an edge is one probe into a compact
-// array rather than a walk through per-node maps.
+// The layout keeps what a lookup touches small and close together (about
+// 40% less memory than a map per node): nodes are small structs in one
+// slice, referred to by index; every name used in a pattern is interned to an
+// integer ID, so each path segment is hashed once however many nodes it is
+// looked up in; and all literal edges live in one open-addressing table keyed
+// by (node, name ID), so following an edge is one probe into a compact array.
 type Matcher struct {
 	rules []Rule
 	names internTable // literal names and glob extension keys
@@ -68,21 +68,28 @@ func Compile(f *File) *Matcher {
 		return m
 	}
 	m.rules = append([]Rule(nil), f.Rules...)
-	b := newBuilder()
+	b := newBuilder(m)
 	for i := range m.rules {
-		p, err := compilePattern(m.rules[i].Pattern)
-		if err != nil {
-			continue
+		pattern := m.rules[i].Pattern
+		var p compiledPattern
+		if i < len(f.compiled) && f.compiled[i].src == pattern {
+			p = f.compiled[i]
+		} else {
+			var err error
+			if p, err = compilePattern(pattern); err != nil {
+				continue
+			}
 		}
 		b.insert(p, int32(i))
 	}
-	b.freeze(m)
+	b.finish()
 	return m
 }
 
 // Match returns the last rule of the file matching path, a repository-relative
-// path with "/" separators (a leading "/" is ignored). ok is false when no
-// rule matches. A returned rule may have no owners: the path is then
+// path with "/" separators (a leading "/" is ignored; a trailing "/" asks
+// about a directory, which directory patterns such as "apps/" match). ok is
+// false when no rule matches. A returned rule may have no owners: the path is then
 // explicitly unowned. The returned rule belongs to the Matcher and must not be
 // modified.
 func (m *Matcher) Match(path string) (rule *Rule, ok bool) {
@@ -114,21 +121,15 @@ func (m *Matcher) Rules() []Rule {
 	return m.rules
 }
 
-// segKey is one path segment as the walk sees it.
-type segKey struct {
-	name  string
-	id    int32 // name's ID, or -1 if no pattern uses the name
-	extID int32 // ID of the name's extension; -2 until first needed
-}
-
 // match walks the trie along path and returns the highest matching rule
 // index, or -1.
 //
 // The walk keeps the set of nodes reached after each segment ("cur") and the
 // "**" nodes reached so far ("sticky"): a "**" matches zero or more segments,
-// so once reached it stays live for every later segment. Every other node is
-// reached from its parent only, so it appears at most once per step and the
-// sets need no de-duplication except for sticky nodes.
+// so once reached it stays live for every later segment, and each step's
+// set starts with them. Every other node is reached from its parent only, so
+// it appears at most once per step and the sets need no de-duplication
+// except for sticky nodes.
 func (m *Matcher) match(path string) int32 {
 	if path == "" {
 		return -1
@@ -141,32 +142,55 @@ func (m *Matcher) match(path string) int32 {
 	cur = append(cur, 0)
 	if s := nodes[0].star; s != 0 {
 		sticky = append(sticky, s)
+		cur = append(cur, s)
 	}
 
 	rest := path
 	for {
-		k := segKey{name: rest, extID: -2}
-		atEnd := true
+		name, atEnd := rest, true
 		if i := strings.IndexByte(rest, '/'); i >= 0 {
-			k.name, rest, atEnd = rest[:i], rest[i+1:], false
+			name, rest, atEnd = rest[:i], rest[i+1:], false
 		}
 
+		// Children reached by this segment. An empty segment ("a//b",
+		// "dir/") matches no edge.
 		next = next[:0]
-		if k.name != "" { // an empty segment ("a//b", "dir/") matches no edge
-			k.id = m.names.lookup(k.name)
-			for _, x := range cur {
-				if nodes[x].maxIdx > best {
-					next = m.step(x, &k, next)
+		if name != "" {
+			id := m.names.lookup(name)
+			extID := int32(-2) // the extension's ID, looked up when first needed
+			for _, xi := range cur {
+				x := &nodes[xi]
+				if x.maxIdx <= best {
+					continue // nothing below can beat what we have
 				}
-			}
-			for _, s := range sticky {
-				if nodes[s].maxIdx > best {
-					next = m.step(s, &k, next)
+				if x.flags&hasLits != 0 && id >= 0 {
+					if c := m.lits.find(xi, id); c >= 0 {
+						next = append(next, m.lits.slots[c].a)
+					}
+				}
+				if x.anySeg != 0 {
+					next = append(next, x.anySeg)
+				}
+				if x.flags&hasExts != 0 {
+					if extID == -2 {
+						extID = m.extID(name)
+					}
+					if extID >= 0 {
+						next = m.extGlobs(xi, extID, name, next)
+					}
+				}
+				for _, e := range m.globs[x.globLo:x.globHi] {
+					if e.g.match(name) {
+						next = append(next, e.child)
+					}
 				}
 			}
 		}
 
-		kept := next[:0]
+		// Score them, and keep those with something below for the next
+		// segment, after the sticky nodes.
+		nSticky := len(sticky)
+		cur = append(cur[:0], sticky...)
 		for _, ci := range next {
 			c := &nodes[ci]
 			if c.anyIdx > best {
@@ -185,48 +209,36 @@ func (m *Matcher) match(path string) int32 {
 				sticky = append(sticky, c.star)
 			}
 			if c.flags&hasKids != 0 {
-				kept = append(kept, ci)
+				cur = append(cur, ci)
 			}
 		}
-		if atEnd || len(kept) == 0 && len(sticky) == 0 {
+		if atEnd {
 			return best
 		}
-		cur, next = kept, cur
+		cur = append(cur, sticky[nSticky:]...)
+		if len(cur) == 0 {
+			return best
+		}
 	}
 }
 
-// step appends the children of node xi that segment k (a non-empty name)
-// leads to.
-func (m *Matcher) step(xi int32, k *segKey, out []int32) []int32 {
-	x := &m.nodes[xi]
-	if x.flags&hasLits != 0 && k.id >= 0 {
-		if c, _, ok := m.lits.get(xi, k.id); ok {
-			out = append(out, c)
-		}
+// extID returns the ID of name's extension (from its last "."), or -1.
+func (m *Matcher) extID(name string) int32 {
+	if dot := strings.LastIndexByte(name, '.'); dot >= 0 {
+		return m.names.lookup(name[dot:])
 	}
-	if x.anySeg != 0 {
-		out = append(out, x.anySeg)
-	}
-	if x.flags&hasExts != 0 {
-		if k.extID == -2 {
-			k.extID = -1
-			if dot := strings.LastIndexByte(k.name, '.'); dot >= 0 {
-				k.extID = m.names.lookup(k.name[dot:])
+	return -1
+}
+
+// extGlobs appends the children of node xi reached by its globs keyed by
+// extension extID that match name.
+func (m *Matcher) extGlobs(xi, extID int32, name string, out []int32) []int32 {
+	if s := m.exts.find(xi, extID); s >= 0 {
+		e := &m.exts.slots[s]
+		for _, g := range m.globs[e.a:e.b] {
+			if g.g.match(name) {
+				out = append(out, g.child)
 			}
-		}
-		if k.extID >= 0 {
-			if lo, hi, ok := m.exts.get(xi, k.extID); ok {
-				for _, e := range m.globs[lo:hi] {
-					if e.g.match(k.name) {
-						out = append(out, e.child)
-					}
-				}
-			}
-		}
-	}
-	for _, e := range m.globs[x.globLo:x.globHi] {
-		if e.g.match(k.name) {
-			out = append(out, e.child)
 		}
 	}
 	return out
@@ -333,21 +345,18 @@ func (t *edgeTable) put(node, id, a, b int32) {
 	t.slots[i] = edgeSlot{key: key, a: a, b: b}
 }
 
-func (t *edgeTable) get(node, id int32) (a, b int32, ok bool) {
-	if len(t.slots) == 0 {
-		return 0, 0, false
-	}
+// find returns the slot holding (node, id), or -1.
+func (t *edgeTable) find(node, id int32) int {
 	key := edgeKey(node, id)
-	mask := uint64(len(t.slots) - 1)
-	for i := t.slot(key); ; i = (i + 1) & mask {
-		s := &t.slots[i]
-		if s.key == key {
-			return s.a, s.b, true
+	mask := len(t.slots) - 1
+	i := int(t.slot(key))
+	for t.slots[i].key != key {
+		if t.slots[i].key == 0 {
+			return -1
 		}
-		if s.key == 0 {
-			return 0, 0, false
-		}
+		i = (i + 1) & mask
 	}
+	return i
 }
 
 // tableSize returns a power of two at least twice n (at least 2) and its log2.
@@ -359,185 +368,151 @@ func tableSize(n int) (size int, bits uint8) {
 	return size, bits
 }
 
-// builder is the mutable trie Compile fills before freezing it into the
-// Matcher's flat layout.
+// builder grows the trie directly in the Matcher's node slice. Nodes are
+// numbered in creation order, so a child always comes after its parent and
+// the numbering (and so the layout) depends only on the file.
 type builder struct {
-	root *bnode
-	n    int
+	m       *Matcher
+	parent  []int32          // parent of each node
+	litKids map[bkey]int32   // (node, name) -> child
+	globIdx map[bkey]int32   // (node, glob key) -> index in globs
+	names   map[string]int32 // interned names
+	lits    []litEdge        // in creation order
+	globs   []bglobEdge      // in creation order
 }
 
-type bnode struct {
-	lits   map[string]*bnode
-	anySeg *bnode
-	globs  map[string]*bglob
-	star   *bnode
-
-	anyIdx, exactIdx, belowIdx int32
+type bkey struct {
+	node int32
+	name string
 }
 
-type bglob struct {
-	g     *glob
-	child *bnode
+type litEdge struct{ node, id, child int32 }
+
+type bglobEdge struct {
+	node int32
+	g    *glob
+	ext  string // g.extKey()
+	kid  int32
 }
 
-func newBuilder() *builder {
-	b := &builder{}
-	b.root = b.newNode()
+func newBuilder(m *Matcher) *builder {
+	b := &builder{m: m, litKids: map[bkey]int32{}, globIdx: map[bkey]int32{}, names: map[string]int32{}}
+	b.newNode(-1)
 	return b
 }
 
-func (b *builder) newNode() *bnode {
-	b.n++
-	return &bnode{anyIdx: -1, exactIdx: -1, belowIdx: -1}
+func (b *builder) newNode(parent int32) int32 {
+	b.m.nodes = append(b.m.nodes, node{anyIdx: -1, exactIdx: -1, belowIdx: -1, maxIdx: -1})
+	b.parent = append(b.parent, parent)
+	return int32(len(b.m.nodes) - 1)
+}
+
+func (b *builder) id(name string) int32 {
+	i, ok := b.names[name]
+	if !ok {
+		i = int32(len(b.names))
+		b.names[name] = i
+	}
+	return i
 }
 
 func (b *builder) insert(p compiledPattern, idx int32) {
-	x := b.root
+	x := int32(0)
 	for _, s := range p.segs {
 		switch s.kind {
 		case segLit:
-			c := x.lits[s.lit]
-			if c == nil {
-				if x.lits == nil {
-					x.lits = make(map[string]*bnode)
-				}
-				c = b.newNode()
-				x.lits[s.lit] = c
+			k := bkey{x, s.lit}
+			c, ok := b.litKids[k]
+			if !ok {
+				c = b.newNode(x)
+				b.litKids[k] = c
+				b.lits = append(b.lits, litEdge{node: x, id: b.id(s.lit), child: c})
+				b.m.nodes[x].flags |= hasLits | hasKids
 			}
 			x = c
 		case segAny:
-			if x.anySeg == nil {
-				x.anySeg = b.newNode()
+			if b.m.nodes[x].anySeg == 0 {
+				c := b.newNode(x)
+				b.m.nodes[x].anySeg = c
+				b.m.nodes[x].flags |= hasKids
 			}
-			x = x.anySeg
+			x = b.m.nodes[x].anySeg
 		case segGlob:
-			e := x.globs[s.lit]
-			if e == nil {
-				if x.globs == nil {
-					x.globs = make(map[string]*bglob)
-				}
-				e = &bglob{g: s.glob, child: b.newNode()}
-				x.globs[s.lit] = e
+			k := bkey{x, s.lit}
+			gi, ok := b.globIdx[k]
+			if !ok {
+				gi = int32(len(b.globs))
+				b.globIdx[k] = gi
+				b.globs = append(b.globs, bglobEdge{node: x, g: s.glob, ext: s.glob.extKey(), kid: b.newNode(x)})
+				b.m.nodes[x].flags |= hasKids
 			}
-			x = e.child
+			x = b.globs[gi].kid
 		case segStar:
-			if x.star == nil {
-				x.star = b.newNode()
+			if b.m.nodes[x].star == 0 {
+				b.m.nodes[x].star = b.newNode(x)
 			}
-			x = x.star
+			x = b.m.nodes[x].star
 		}
 	}
 	// Rules arrive in file order, so a later rule simply replaces an earlier
 	// one with the same pattern shape: the last line wins.
+	n := &b.m.nodes[x]
 	switch p.mode {
 	case modeAny:
-		x.anyIdx = idx
+		n.anyIdx = idx
 	case modeExact:
-		x.exactIdx = idx
+		n.exactIdx = idx
 	case modeBelow:
-		x.belowIdx = idx
+		n.belowIdx = idx
 	}
+	n.maxIdx = idx
 }
 
-// freeze numbers the nodes depth-first (parents before children, the root
-// 0), interns names, and fills the Matcher's tables.
-func (b *builder) freeze(m *Matcher) {
-	m.nodes = make([]node, 0, b.n)
-	ids := map[string]int32{}
-	var names []string
-	id := func(name string) int32 {
-		i, ok := ids[name]
-		if !ok {
-			i = int32(len(names))
-			ids[name] = i
-			names = append(names, name)
-		}
-		return i
+// finish computes each node's subtree maximum, groups the glob edges and
+// fills the lookup tables.
+func (b *builder) finish() {
+	m := b.m
+	// Children come after their parents, so one backward pass sees every
+	// child before its parent.
+	for i := len(m.nodes) - 1; i > 0; i-- {
+		p := &m.nodes[b.parent[i]]
+		p.maxIdx = max(p.maxIdx, m.nodes[i].maxIdx)
 	}
-	type litEdge struct{ node, id, child int32 }
+
+	// Glob edges: one run per node, extension-keyed ones grouped by key.
+	sort.SliceStable(b.globs, func(i, j int) bool {
+		gi, gj := &b.globs[i], &b.globs[j]
+		if gi.node != gj.node {
+			return gi.node < gj.node
+		}
+		return gi.ext < gj.ext
+	})
+	m.globs = make([]globEdge, len(b.globs))
 	type extEdge struct{ node, id, lo, hi int32 }
-	var lits []litEdge
 	var exts []extEdge
-
-	var conv func(*bnode) int32
-	conv = func(bn *bnode) int32 {
-		xi := int32(len(m.nodes))
-		m.nodes = append(m.nodes, node{anyIdx: bn.anyIdx, exactIdx: bn.exactIdx, belowIdx: bn.belowIdx})
-		maxIdx := max(bn.anyIdx, bn.exactIdx, bn.belowIdx)
-		var flags uint8
-		child := func(bc *bnode) int32 {
-			ci := conv(bc)
-			maxIdx = max(maxIdx, m.nodes[ci].maxIdx)
-			return ci
+	for i := 0; i < len(b.globs); {
+		e := b.globs[i]
+		j := i
+		for j < len(b.globs) && b.globs[j].node == e.node && b.globs[j].ext == e.ext {
+			m.globs[j] = globEdge{g: b.globs[j].g, child: b.globs[j].kid}
+			j++
 		}
-
-		names := make([]string, 0, len(bn.lits))
-		for name := range bn.lits {
-			names = append(names, name)
+		if e.ext == "" {
+			m.nodes[e.node].globLo, m.nodes[e.node].globHi = int32(i), int32(j)
+		} else {
+			exts = append(exts, extEdge{node: e.node, id: b.id(e.ext), lo: int32(i), hi: int32(j)})
+			m.nodes[e.node].flags |= hasExts
 		}
-		sort.Strings(names) // a deterministic layout
-		for _, name := range names {
-			lits = append(lits, litEdge{node: xi, id: id(name), child: child(bn.lits[name])})
-			flags |= hasLits | hasKids
-		}
-		var anySeg int32
-		if bn.anySeg != nil {
-			anySeg = child(bn.anySeg)
-			flags |= hasKids
-		}
-
-		// Glob edges: children first (conv appends to m.globs too), then
-		// this node's edges, grouped by extension key, as one run.
-		keys := make([]string, 0, len(bn.globs))
-		for k := range bn.globs {
-			keys = append(keys, k)
-		}
-		sort.Slice(keys, func(i, j int) bool {
-			ei, ej := bn.globs[keys[i]].g.extKey(), bn.globs[keys[j]].g.extKey()
-			if ei != ej {
-				return ei < ej
-			}
-			return keys[i] < keys[j]
-		})
-		edges := make([]globEdge, len(keys))
-		for i, k := range keys {
-			e := bn.globs[k]
-			edges[i] = globEdge{g: e.g, child: child(e.child)}
-			flags |= hasKids
-		}
-		base := int32(len(m.globs))
-		m.globs = append(m.globs, edges...)
-		var globLo, globHi int32
-		for i := 0; i < len(edges); {
-			ext := edges[i].g.extKey()
-			j := i
-			for j < len(edges) && edges[j].g.extKey() == ext {
-				j++
-			}
-			if ext == "" {
-				globLo, globHi = base+int32(i), base+int32(j)
-			} else {
-				exts = append(exts, extEdge{node: xi, id: id(ext), lo: base + int32(i), hi: base + int32(j)})
-				flags |= hasExts
-			}
-			i = j
-		}
-
-		var star int32
-		if bn.star != nil {
-			star = child(bn.star)
-		}
-		x := &m.nodes[xi]
-		x.maxIdx, x.flags = maxIdx, flags
-		x.anySeg, x.star = anySeg, star
-		x.globLo, x.globHi = globLo, globHi
-		return xi
+		i = j
 	}
-	conv(b.root)
 
+	names := make([]string, len(b.names))
+	for name, id := range b.names {
+		names[id] = name
+	}
 	m.names.build(names)
-	m.lits.init(len(lits))
-	for _, e := range lits {
+	m.lits.init(len(b.lits))
+	for _, e := range b.lits {
 		m.lits.put(e.node, e.id, e.child, 0)
 	}
 	m.exts.init(len(exts))

@@ -18,6 +18,7 @@ import (
 //   - a run of "*" inside a segment ("a**b", "***") is a single "*": gitignore
 //     gives consecutive asterisks that are not a whole segment no other meaning.
 type compiledPattern struct {
+	src  string // the pattern as written
 	segs []segment
 	mode matchMode
 }
@@ -135,7 +136,7 @@ func compilePattern(p string) (compiledPattern, error) {
 	case last.kind == segAny:
 		mode = modeExact
 	}
-	return compiledPattern{segs: segs, mode: mode}, nil
+	return compiledPattern{src: p, segs: segs, mode: mode}, nil
 }
 
 func compileSegment(part []unit) segment {

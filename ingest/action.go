@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/mandatehq/mandate"
@@ -282,6 +283,11 @@ func (req *actionRequest) validate(now time.Time) (*mandate.Action, fieldErrors)
 }
 
 func validateResource(fe *fieldErrors, field string, r mandate.Resource) {
+	for _, f := range [...]struct{ name, value string }{{"name", r.Name}, {"repo", r.Repo}, {"path", r.Path}} {
+		if strings.IndexFunc(f.value, unicode.IsControl) >= 0 {
+			fe.add(field+"."+f.name, "must not contain control characters")
+		}
+	}
 	if !kindPattern.MatchString(r.Kind) {
 		if r.Kind == "" {
 			fe.add(field+".kind", "is required (e.g. service, file, table, bucket, endpoint, config)")

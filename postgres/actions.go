@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -180,7 +181,7 @@ func (s *ActionStore) commitBatch(ctx context.Context, batch []*pending) ([]reco
 
 	var (
 		ids, actors, types, summaries, resources, keys, envs, revs, sessions []string
-		statuses, paths, urgencies, rules, reasons, targets, teams, answers  []string
+		statuses, paths, urgencies, rules, teams, answers                    []string
 		idems, params                                                        []*string
 		shas                                                                 [][]byte
 		occurred                                                             []time.Time
@@ -221,13 +222,12 @@ func (s *ActionStore) commitBatch(ctx context.Context, batch []*pending) ([]reco
 		}
 		ids, actors, idems, shas = append(ids, a.ID), append(actors, a.ActorID), append(idems, idem), append(shas, p.sha)
 		types, summaries = append(types, a.Type), append(summaries, a.Summary)
-		resources, keys = append(resources, mustJSON(a.Resources)), append(keys, mustJSON(resourceKeys))
+		resources, keys = append(resources, mustJSON(a.Resources)), append(keys, strings.Join(resourceKeys, listSep))
 		envs, revs, params = append(envs, a.Environment), append(revs, string(a.Reversibility)), append(params, param)
 		sessions, occurred = append(sessions, a.Session), append(occurred, a.OccurredAt)
 		statuses, paths = append(statuses, string(a.Status)), append(paths, string(a.Decision.Path))
 		urgencies, rules = append(urgencies, string(a.Decision.Urgency)), append(rules, a.Decision.Rule)
-		reasons, targets = append(reasons, mustJSON(nonNil(a.Decision.Reasons))), append(targets, mustJSON(nonNil(a.Decision.Targets)))
-		teams, answers = append(teams, mustJSON(nonNil(a.Teams))), append(answers, string(answer))
+		teams, answers = append(teams, strings.Join(a.Teams, listSep)), append(answers, string(answer))
 		if a.Status != mandate.StatusBlocked {
 			for _, t := range a.Decision.Targets {
 				nAction = append(nAction, a.ID)
@@ -240,7 +240,7 @@ func (s *ActionStore) commitBatch(ctx context.Context, batch []*pending) ([]reco
 
 	rows, err = tx.Query(ctx, insertActionsSQL,
 		ids, actors, idems, shas, types, summaries, resources, keys, envs, revs, params, sessions, occurred,
-		statuses, paths, urgencies, rules, reasons, targets, teams, answers,
+		statuses, paths, urgencies, rules, teams, answers,
 		nAction, nKind, nTarget, nUrgency)
 	if err != nil {
 		return nil, err
@@ -319,29 +319,32 @@ const insertActionsSQL = `
 WITH ins AS (
   INSERT INTO actions (id, actor_id, idempotency_key, request_sha, type, summary, resources, resource_keys,
                        environment, reversibility, params, session, occurred_at,
-                       status, path, urgency, rule, reasons, targets, teams, answer)
+                       status, path, urgency, rule, teams, answer)
   SELECT u.id, u.actor_id, u.idem, u.sha, u.type, u.summary, u.resources::jsonb,
-         ARRAY(SELECT jsonb_array_elements_text(u.keys::jsonb)),
+         string_to_array(u.keys, E'\x1f'),
          u.env, u.rev, u.params::jsonb, u.session, u.occurred_at,
          u.status, u.path, u.urgency, u.rule,
-         ARRAY(SELECT jsonb_array_elements_text(u.reasons::jsonb)),
-         u.targets::jsonb,
-         ARRAY(SELECT jsonb_array_elements_text(u.teams::jsonb)),
+         coalesce(string_to_array(nullif(u.teams, ''), E'\x1f'), '{}'),
          u.answer::json
   FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::text[], $7::text[], $8::text[],
               $9::text[], $10::text[], $11::text[], $12::text[], $13::timestamptz[],
-              $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[], $20::text[], $21::text[])
+              $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], $19::text[])
        AS u(id, actor_id, idem, sha, type, summary, resources, keys, env, rev, params, session, occurred_at,
-            status, path, urgency, rule, reasons, targets, teams, answer)
+            status, path, urgency, rule, teams, answer)
   ON CONFLICT (actor_id, idempotency_key) DO NOTHING
   RETURNING id
 ), notes AS (
   INSERT INTO notifications (action_id, target_kind, target_id, urgency)
   SELECT n.action_id, n.kind, n.target, n.urgency
-  FROM unnest($22::uuid[], $23::text[], $24::text[], $25::text[]) AS n(action_id, kind, target, urgency)
+  FROM unnest($20::uuid[], $21::text[], $22::text[], $23::text[]) AS n(action_id, kind, target, urgency)
   WHERE n.action_id IN (SELECT id FROM ins)
 )
 SELECT id::text FROM ins`
+
+// listSep separates the items of per-row lists sent as one text, which Postgres splits
+// with string_to_array: cheaper than JSON, and ingest refuses control characters in
+// resource names, so it never occurs inside an item.
+const listSep = "\x1f"
 
 func mustJSON(v any) string {
 	b, err := json.Marshal(v)

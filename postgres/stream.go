@@ -13,19 +13,20 @@ import (
 )
 
 const actionColumns = `seq, id::text, actor_id, coalesce(idempotency_key, ''), type, summary, resources, environment,
-	reversibility, params, session, occurred_at, recorded_at, status, path, urgency, rule, reasons, targets, teams,
+	reversibility, params, session, occurred_at, recorded_at, status, path, urgency, rule,
+	answer->'decision'->'reasons', answer->'decision'->'targets', teams,
 	answer->'halt', result_status, coalesce(result_error, ''), coalesce(failure_mode, ''), coalesce(duration_ms, 0),
 	result, result_at`
 
 func scanAction(row pgx.Row) (*mandate.Action, error) {
 	var a mandate.Action
-	var resources, targets, params, halt, result []byte
+	var resources, reasons, targets, params, halt, result []byte
 	var resultStatus *string
 	var res mandate.ActionResult
 	var resultAt *time.Time
 	err := row.Scan(&a.Seq, &a.ID, &a.ActorID, &a.IdempotencyKey, &a.Type, &a.Summary, &resources, &a.Environment,
 		&a.Reversibility, &params, &a.Session, &a.OccurredAt, &a.RecordedAt, &a.Status, &a.Decision.Path,
-		&a.Decision.Urgency, &a.Decision.Rule, &a.Decision.Reasons, &targets, &a.Teams,
+		&a.Decision.Urgency, &a.Decision.Rule, &reasons, &targets, &a.Teams,
 		&halt, &resultStatus, &res.Error, &res.FailureMode, &res.DurationMS, &result, &resultAt)
 	if err != nil {
 		return nil, err
@@ -33,8 +34,13 @@ func scanAction(row pgx.Row) (*mandate.Action, error) {
 	if err := json.Unmarshal(resources, &a.Resources); err != nil {
 		return nil, fmt.Errorf("action %s resources: %w", a.ID, err)
 	}
-	if err := json.Unmarshal(targets, &a.Decision.Targets); err != nil {
-		return nil, fmt.Errorf("action %s targets: %w", a.ID, err)
+	if err := json.Unmarshal(reasons, &a.Decision.Reasons); err != nil {
+		return nil, fmt.Errorf("action %s reasons: %w", a.ID, err)
+	}
+	if len(targets) > 0 && string(targets) != "null" {
+		if err := json.Unmarshal(targets, &a.Decision.Targets); err != nil {
+			return nil, fmt.Errorf("action %s targets: %w", a.ID, err)
+		}
 	}
 	if len(halt) > 0 && string(halt) != "null" {
 		a.Halt = new(mandate.Halt)

@@ -24,6 +24,7 @@ type ActionStore struct {
 	db       *DB
 	queue    chan *pending
 	maxBatch int
+	jobs     *Queue
 	stop     chan struct{}
 	wg       sync.WaitGroup
 	closing  sync.Once
@@ -46,6 +47,10 @@ type recorded struct {
 type ActionStoreOptions struct {
 	Committers int // transactions in flight at once; default 4
 	MaxBatch   int // actions per transaction at most; default 500
+	// Queue, when set, gets a delivery job for every notification, in the transaction
+	// that records it. Without one (no delivery channel configured) notifications wait
+	// as 'pending' until EnqueuePending.
+	Queue *Queue
 }
 
 // NewActionStore starts the committers. Close stops them.
@@ -56,7 +61,7 @@ func NewActionStore(db *DB, opt ActionStoreOptions) *ActionStore {
 	if opt.MaxBatch <= 0 {
 		opt.MaxBatch = 500
 	}
-	s := &ActionStore{db: db, queue: make(chan *pending, opt.MaxBatch*opt.Committers), maxBatch: opt.MaxBatch, stop: make(chan struct{})}
+	s := &ActionStore{db: db, queue: make(chan *pending, opt.MaxBatch*opt.Committers), maxBatch: opt.MaxBatch, stop: make(chan struct{}), jobs: opt.Queue}
 	for range opt.Committers {
 		s.wg.Go(s.commitLoop)
 	}
@@ -185,7 +190,7 @@ func (s *ActionStore) commitBatch(ctx context.Context, batch []*pending) ([]reco
 		idems, params                                                        []*string
 		shas                                                                 [][]byte
 		occurred                                                             []time.Time
-		nAction, nKind, nTarget, nUrgency                                    []string
+		nAction, nKind, nTarget, nUrgency, nFold                             []string
 	)
 	for i, p := range batch {
 		a := p.action
@@ -234,24 +239,44 @@ func (s *ActionStore) commitBatch(ctx context.Context, batch []*pending) ([]reco
 				nKind = append(nKind, string(t.Kind))
 				nTarget = append(nTarget, t.ID)
 				nUrgency = append(nUrgency, string(a.Decision.Urgency))
+				nFold = append(nFold, foldKey(a, t))
 			}
 		}
 	}
 
+	noteState := "pending"
+	if s.jobs != nil {
+		noteState = "queued"
+	}
 	rows, err = tx.Query(ctx, insertActionsSQL,
 		ids, actors, idems, shas, types, summaries, resources, keys, envs, revs, params, sessions, occurred,
 		statuses, paths, urgencies, rules, teams, answers,
-		nAction, nKind, nTarget, nUrgency)
+		nAction, nKind, nTarget, nUrgency, nFold, noteState)
 	if err != nil {
 		return nil, err
 	}
-	inserted, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
+	isInserted := make(map[string]bool, len(ids))
+	var noteIDs []int64
+	for rows.Next() {
+		var what, id string
+		var noteID int64
+		if err := rows.Scan(&what, &id, &noteID); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if what == "a" {
+			isInserted[id] = true
+		} else {
+			noteIDs = append(noteIDs, noteID)
+		}
+	}
+	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	isInserted := make(map[string]bool, len(inserted))
-	for _, id := range inserted {
-		isInserted[id] = true
+	if s.jobs != nil {
+		if err := s.jobs.insertTx(ctx, tx, JobDeliver, noteIDs); err != nil {
+			return nil, fmt.Errorf("enqueue deliveries: %w", err)
+		}
 	}
 
 	// Whatever was not inserted collided with an earlier report under the same
@@ -334,17 +359,70 @@ WITH ins AS (
   ON CONFLICT (actor_id, idempotency_key) DO NOTHING
   RETURNING id
 ), notes AS (
-  INSERT INTO notifications (action_id, target_kind, target_id, urgency)
-  SELECT n.action_id, n.kind, n.target, n.urgency
-  FROM unnest($20::uuid[], $21::text[], $22::text[], $23::text[]) AS n(action_id, kind, target, urgency)
+  INSERT INTO notifications (action_id, target_kind, target_id, urgency, fold_key, state)
+  SELECT n.action_id, n.kind, n.target, n.urgency, n.fold, $25
+  FROM unnest($20::uuid[], $21::text[], $22::text[], $23::text[], $24::text[]) AS n(action_id, kind, target, urgency, fold)
   WHERE n.action_id IN (SELECT id FROM ins)
+  RETURNING id
 )
-SELECT id::text FROM ins`
+SELECT 'a', id::text, 0::bigint FROM ins
+UNION ALL
+SELECT 'n', '', id FROM notes`
 
 // listSep separates the items of per-row lists sent as one text, which Postgres splits
 // with string_to_array: cheaper than JSON, and ingest refuses control characters in
 // resource names, so it never occurs inside an item.
 const listSep = "\x1f"
+
+// foldKey groups notifications that fold into one Slack message: the rate rule's
+// aggregate, else the same actor, target and resources.
+func foldKey(a *mandate.Action, t mandate.Target) string {
+	if a.Decision.Aggregate != "" {
+		return a.Decision.Aggregate + "|" + string(t.Kind) + ":" + t.ID
+	}
+	var b strings.Builder
+	b.WriteString(a.ActorID)
+	b.WriteString("|")
+	b.WriteString(string(t.Kind) + ":" + t.ID)
+	for _, r := range a.Resources {
+		b.WriteString("|")
+		b.WriteString(r.Key())
+	}
+	return b.String()
+}
+
+// EnqueuePending gives every notification still waiting for a channel a delivery job:
+// what was recorded while Slack was not configured is delivered once it is.
+func (s *ActionStore) EnqueuePending(ctx context.Context) (int, error) {
+	if s.jobs == nil {
+		return 0, nil
+	}
+	total := 0
+	for {
+		var n int
+		err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
+			rows, err := tx.Query(ctx, `UPDATE notifications SET state = 'queued'
+				WHERE id IN (SELECT id FROM notifications WHERE state = 'pending' ORDER BY id LIMIT 5000 FOR UPDATE SKIP LOCKED)
+				RETURNING id`)
+			if err != nil {
+				return err
+			}
+			ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+			if err != nil {
+				return err
+			}
+			n = len(ids)
+			return s.jobs.insertTx(ctx, tx, JobDeliver, ids)
+		})
+		if err != nil {
+			return total, classify(err)
+		}
+		total += n
+		if n == 0 {
+			return total, nil
+		}
+	}
+}
 
 func mustJSON(v any) string {
 	b, err := json.Marshal(v)

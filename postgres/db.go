@@ -131,7 +131,13 @@ func (db *DB) Migrate(ctx context.Context, logf func(format string, args ...any)
 		to, err = m.GetCurrentVersion(ctx)
 		return err
 	})
-	return from, to, err
+	if err != nil {
+		return from, to, err
+	}
+	if err := db.migrateRiver(ctx); err != nil {
+		return from, to, fmt.Errorf("migrate job queue: %w", err)
+	}
+	return from, to, nil
 }
 
 // SchemaStatus reports the applied and the latest known migration versions.

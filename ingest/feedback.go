@@ -171,3 +171,39 @@ func (s *Server) adminJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	}
 	return true
 }
+
+// Questions reads the questions people asked about actions; *postgres.DeliveryStore
+// implements it.
+type Questions interface {
+	Questions(ctx context.Context, actionID string) ([]mandate.Question, error)
+}
+
+// listQuestions answers GET /v1/actions/{id}/questions: what people asked about the
+// action in Slack, so the agent can read and answer.
+func (s *Server) listQuestions(w http.ResponseWriter, r *http.Request) {
+	p, err := s.authenticate(r)
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	id := r.PathValue("id")
+	a, err := s.Actions.Get(r.Context(), id)
+	if err == nil && !p.admin && a.ActorID != p.agentID {
+		err = mandate.Errorf(mandate.ENOTFOUND, "no action %q", id)
+	}
+	if err != nil {
+		s.writeError(w, r, err)
+		return
+	}
+	qs := []mandate.Question{}
+	if s.Questions != nil {
+		if qs, err = s.Questions.Questions(r.Context(), id); err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if qs == nil {
+			qs = []mandate.Question{}
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"questions": qs})
+}

@@ -45,6 +45,7 @@ type Config struct {
 	Actors     mandate.ActorStore
 	Ownership  Ownership
 	Feedback   RoutingFeedback
+	Questions  Questions
 	Health     Health
 	AdminToken string // MANDATE_ADMIN_TOKEN; empty disables admin access
 	// SlackStatus says how Slack delivery stands ("not configured", "connected", …).
@@ -137,6 +138,7 @@ func New(cfg Config) *Server {
 	s.route(mux, "GET /v1/agents/{id}/state", s.agentState)
 	s.route(mux, "POST /v1/route/dry-run", s.dryRun)
 	s.route(mux, "GET /v1/actions/{id}/notifications", s.listNotifications)
+	s.route(mux, "GET /v1/actions/{id}/questions", s.listQuestions)
 	s.route(mux, "POST /v1/notifications/{id}/feedback", s.notificationFeedback)
 	s.route(mux, "POST /v1/routing/missed", s.routingMissed)
 	s.route(mux, "GET /v1/routing/stats", s.routingStats)

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/mandatehq/mandate"
+	"github.com/mandatehq/mandate/blocks"
 	"github.com/mandatehq/mandate/config"
 	"github.com/mandatehq/mandate/ingest"
 	"github.com/mandatehq/mandate/ownership"
@@ -71,8 +72,8 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 	if err := actors.SyncAgents(ctx, agentsOf(cfg)); err != nil {
 		return fmt.Errorf("sync agents: %w", err)
 	}
-	actions := postgres.NewActionStore(db, postgres.ActionStoreOptions{})
-	defer actions.Close()
+	current := &configBox{}
+	current.set(cfg)
 	clients, err := ownershipClients(env, cfg)
 	if err != nil {
 		return err
@@ -84,10 +85,26 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	slackStatus := "not configured"
-	if env.getenv("SLACK_BOT_TOKEN") != "" && env.getenv("SLACK_APP_TOKEN") != "" {
-		slackStatus = "configured; this build does not deliver to Slack yet: notifications wait in Postgres"
+
+	// Slack is optional: without tokens, notifications wait durably as 'pending'.
+	var actions *postgres.ActionStore
+	status := func(ctx context.Context) (blocks.Status, error) { return statusOf(ctx, current.get(), actions, owners) }
+	botToken, appToken, apiURL, slackOn, err := slackTokens(env)
+	if err != nil {
+		return err
 	}
+	var sl *slackSetup
+	storeOpts := postgres.ActionStoreOptions{}
+	slackStatus := func() string { return "not configured" }
+	if slackOn {
+		if sl, err = newSlack(ctx, botToken, appToken, apiURL, db, current.get, owners, log, registry, status); err != nil {
+			return err
+		}
+		storeOpts.Queue = sl.queue
+		slackStatus = sl.status
+	}
+	actions = postgres.NewActionStore(db, storeOpts)
+	defer actions.Close()
 	srv := ingest.New(ingest.Config{
 		Actions:     actions,
 		Actors:      actors,
@@ -95,7 +112,8 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 		Feedback:    postgres.NewRoutingStore(db),
 		Health:      db,
 		AdminToken:  env.getenv("MANDATE_ADMIN_TOKEN"),
-		SlackStatus: func() string { return slackStatus },
+		Questions:   postgres.NewDeliveryStore(db),
+		SlackStatus: slackStatus,
 		Logger:      log,
 		Registry:    registry,
 	})
@@ -117,6 +135,7 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 		return router, nil
 	}
 	apply := func(cfg *config.Config, router *routing.Router) {
+		current.set(cfg)
 		srv.SetPolicy(router, agentsOf(cfg))
 		srv.SetConfigInfo(ingest.ConfigInfo{Path: *configPath, LoadedAt: time.Now().UTC(),
 			Agents: len(cfg.Agents), Teams: len(cfg.Teams), Services: len(cfg.Services)})
@@ -133,6 +152,12 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 		log.Warn("state listener lost its connection; reconnecting", "err", err)
 	})
 	go owners.Run(ctx)
+	if sl != nil {
+		if err := sl.start(ctx, actions, log); err != nil {
+			return fmt.Errorf("slack: %w", err)
+		}
+		defer sl.queue.Stop(context.WithoutCancel(ctx))
+	}
 	go reloadOnHUP(ctx, log, *configPath, func(cfg *config.Config) error {
 		router, err := newRouter(cfg)
 		if err != nil {
@@ -166,7 +191,7 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info(servingMessage, "addr", ln.Addr().String(), "config", *configPath, "database", db.Name(), "slack", slackStatus)
+	log.Info(servingMessage, "addr", ln.Addr().String(), "config", *configPath, "database", db.Name(), "slack", slackStatus())
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.Serve(ln) }()
 	select {

@@ -1,0 +1,224 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mandatehq/mandate/postgres"
+	"github.com/mandatehq/mandate/postgres/pgtest"
+	"github.com/mandatehq/mandate/slackfake"
+)
+
+// slackEnv is `mandate serve` running in-process against slackfake and a fresh database.
+type slackEnv struct {
+	fake  *slackfake.Server
+	addr  string
+	token string // the deployer's
+	logs  *logLines
+}
+
+const e2eAdmin = "e2e-admin"
+
+func startSlackServe(t *testing.T) *slackEnv {
+	t.Helper()
+	fake := slackfake.New(slackfake.Options{})
+	fake.Start()
+	t.Cleanup(fake.Close)
+	for _, u := range []struct{ id, name string }{{"U0ALICE", "alice"}, {"U0BOB", "bob"}, {"U0CAROL", "carol"}, {"U0DAN", "dan"}, {"U0ERIN", "erin"}, {"U0FRANK", "frank"}} {
+		fake.AddUser(u.id, u.name, u.name+"@acme.test", "UTC")
+	}
+	fake.AddChannel("C0PAYMENTS", "payments")
+	fake.AddChannel("C0PLATFORM", "platform")
+	fake.AddChannel("C0DATA", "data")
+	e := &slackEnv{fake: fake, addr: freeAddr(t), logs: newLogLines()}
+	vars := map[string]string{
+		"DATABASE_URL": pgtest.URL(t), "MANDATE_CONFIG": "../../examples/quickstart/mandate.yaml", "MANDATE_LISTEN": e.addr,
+		"SLACK_BOT_TOKEN": fake.BotToken(), "SLACK_APP_TOKEN": fake.AppToken(), "MANDATE_SLACK_API_URL": fake.URL() + "/api/",
+		"MANDATE_ADMIN_TOKEN": e2eAdmin,
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, &environ{stdout: e.logs, stderr: e.logs, getenv: func(k string) string { return vars[k] }}, []string{"serve"})
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	e.logs.waitFor(t, servingMessage, 1)
+	if err := fake.WaitConnected(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	db, err := postgres.Open(ctx, vars["DATABASE_URL"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if e.token, err = postgres.NewActorStore(db).CreateToken(ctx, "deployer"); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func (e *slackEnv) post(t *testing.T, path, token, body string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest("POST", "http://"+e.addr+path, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil || res.StatusCode/100 != 2 {
+		t.Fatalf("%s: %d %s", path, res.StatusCode, b)
+	}
+	return m
+}
+
+func waitCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func text(m slackfake.Message) string {
+	return m.Text + "\n" + strings.Join(slackfake.RenderText(m.Blocks), "\n")
+}
+
+const deployAction = `{"type":"deploy","summary":"Deploy payments-api v1.42","resources":[{"kind":"service","name":"payments-api"}],"environment":"production"}`
+
+// TestSlackPauseLoop: an action is posted to the owners' channel and DM; pressing Pause
+// pauses the agent (its next action is halted), the message says who paused it, and the
+// intervention's TTI is exported.
+func TestSlackPauseLoop(t *testing.T) {
+	e := startSlackServe(t)
+	ctx := waitCtx(t)
+	first := e.post(t, "/v1/actions", e.token, deployAction)
+	if first["next"] != "proceed" {
+		t.Fatalf("before the pause: %v", first)
+	}
+	msg, err := e.fake.WaitMessage(ctx, func(m slackfake.Message) bool { return m.Channel == "C0PAYMENTS" && m.ThreadTS == "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := text(msg); !strings.Contains(got, "deployer") || !strings.Contains(got, "payments-api") || !strings.Contains(got, "[Pause agent]") && !strings.Contains(got, "Pause") {
+		t.Errorf("team channel message:\n%s", got)
+	}
+	dm, ok := e.fake.DM("U0ALICE")
+	if !ok {
+		t.Fatal("no DM was opened with alice, an owner of payments-service")
+	}
+	if _, err := e.fake.WaitMessage(ctx, func(m slackfake.Message) bool { return m.Channel == dm }); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := e.fake.ClickButton("U0ALICE", msg, "pause_agent"); err != nil {
+		t.Fatal(err)
+	}
+	updated, err := e.fake.WaitUpdate(ctx, msg.Channel, msg.TS, func(m slackfake.Message) bool { return strings.Contains(text(m), "Paused by") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := text(updated); !strings.Contains(got, "U0ALICE") || !strings.Contains(got, "after notification") {
+		t.Errorf("updated message:\n%s", got)
+	}
+	second := e.post(t, "/v1/actions", e.token, strings.Replace(deployAction, "v1.42", "v1.43", 1))
+	halt, _ := second["halt"].(map[string]any)
+	if second["next"] != "halt" || halt["paused_by"] != "alice" {
+		t.Errorf("after the pause: %v", second)
+	}
+	if _, err := e.fake.WaitMessage(ctx, func(m slackfake.Message) bool {
+		return m.Channel == msg.Channel && m.ThreadTS == msg.TS && strings.Contains(m.Text, "aused")
+	}); err != nil {
+		t.Errorf("no thread note about the pause: %v", err)
+	}
+	res, err := http.Get("http://" + e.addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(metrics), `mandate_tti_seconds_count{kind="paused"} 1`) {
+		t.Errorf("TTI of the pause not exported")
+	}
+
+	t.Run("ResumeIsRefusedToOthers", func(t *testing.T) {
+		if _, err := e.fake.ClickButton("U0FRANK", msg, "resume_agent"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.fake.WaitEphemeral(ctx, func(m slackfake.Message) bool {
+			return m.Recipient == "U0FRANK" && strings.Contains(m.Text, "Only the owners")
+		}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("SlashCommands", func(t *testing.T) {
+		ack, err := e.fake.SlashCommand("U0ERIN", "C0PLATFORM", "/mandate", "status")
+		if err != nil || !strings.Contains(string(ack), "deployer") {
+			t.Errorf("status: %s %v", ack, err)
+		}
+		ack, _ = e.fake.SlashCommand("U0ERIN", "C0PLATFORM", "/mandate", "pause")
+		if !strings.Contains(string(ack), "Usage: `/mandate pause AGENT [reason]`") {
+			t.Errorf("pause without agent: %s", ack)
+		}
+		ack, _ = e.fake.SlashCommand("U0ERIN", "C0PLATFORM", "/mandate", "frobnicate")
+		if !strings.Contains(string(ack), "Unknown command") {
+			t.Errorf("unknown: %s", ack)
+		}
+		ack, _ = e.fake.SlashCommand("U0ERIN", "C0PLATFORM", "/mandate", "who service:payments-api")
+		if !strings.Contains(string(ack), "payments-service") {
+			t.Errorf("who: %s", ack)
+		}
+		ack, _ = e.fake.SlashCommand("U0ERIN", "C0PLATFORM", "/mandate", "resume deployer")
+		if !strings.Contains(string(ack), "resumed deployer") {
+			t.Errorf("resume: %s", ack)
+		}
+		if third := e.post(t, "/v1/actions", e.token, strings.Replace(deployAction, "v1.42", "v1.44", 1)); third["next"] != "proceed" {
+			t.Errorf("after resume: %v", third)
+		}
+	})
+}
+
+// TestSlackFailuresAreRetried: a 429 with Retry-After and a 5xx delay a notification but
+// do not lose or double it, and a dropped socket loses no button press.
+func TestSlackFailuresAreRetried(t *testing.T) {
+	e := startSlackServe(t)
+	ctx := waitCtx(t)
+	e.fake.Fail("chat.postMessage", slackfake.Fault{Status: 429, RetryAfter: 1, Times: 1})
+	e.fake.Fail("conversations.open", slackfake.Fault{Status: 503, Times: 1})
+	e.post(t, "/v1/actions", e.token, deployAction)
+	msg, err := e.fake.WaitMessage(ctx, func(m slackfake.Message) bool { return m.Channel == "C0PAYMENTS" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The DM needs conversations.open, which failed once with a 503 and is retried.
+	// (Match functions run under the fake's lock: they must not call back into it.)
+	if _, err := e.fake.WaitMessage(ctx, func(m slackfake.Message) bool { return strings.HasPrefix(m.Channel, "D") }); err != nil {
+		t.Fatal(err)
+	}
+	if calls := e.fake.Calls("conversations.open"); len(calls) < 2 {
+		t.Errorf("conversations.open called %d times, want a retry after the 503", len(calls))
+	}
+	if n := len(e.fake.Messages("C0PAYMENTS")); n != 1 {
+		t.Errorf("%d messages in the team channel, want exactly 1", n)
+	}
+
+	gen := e.fake.Generation()
+	if err := e.fake.DropConn(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.fake.ClickButton("U0BOB", msg, "acknowledge"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.fake.WaitConnected(ctx, gen+1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.fake.WaitUpdate(ctx, msg.Channel, msg.TS, func(m slackfake.Message) bool { return strings.Contains(text(m), "Acknowledged") }); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -61,8 +61,11 @@ func (b *Bot) Run(ctx context.Context) error {
 	}
 	defer func() { close(work); wg.Wait() }()
 	go func() {
-		if err := b.Client.RunContext(ctx); err != nil && ctx.Err() == nil {
-			b.Log.Error("slack socket mode stopped", "err", err)
+		// RunContext reconnects by itself; it returns only when ctx ends or on fatal auth
+		// errors (invalid_auth, token_revoked, …).
+		if err := b.Client.RunContext(ctx); ctx.Err() == nil {
+			b.setConnected(false)
+			b.Log.Error("slack socket mode stopped; check SLACK_APP_TOKEN", "err", err)
 		}
 	}()
 	for {

@@ -67,7 +67,7 @@ func newSlack(ctx context.Context, botToken, appToken, apiURL string, db *postgr
 	if err != nil {
 		var se slack.SlackErrorResponse
 		if errors.As(err, &se) && (se.Err == "invalid_auth" || se.Err == "not_authed" || se.Err == "token_revoked" || se.Err == "account_inactive") {
-			return nil, fmt.Errorf("Slack rejected SLACK_BOT_TOKEN (%s): copy the Bot User OAuth Token again from the app's OAuth & Permissions page", se.Err)
+			return nil, fmt.Errorf("slack rejected SLACK_BOT_TOKEN (%s): copy the Bot User OAuth Token again from the app's OAuth & Permissions page", se.Err)
 		}
 		return nil, fmt.Errorf("cannot reach Slack at %s to check the tokens (auth.test): %w", apiURL, err)
 	}

@@ -222,3 +222,33 @@ func TestSlackFailuresAreRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestServeChecksSlackTokens: bad or half-set tokens stop serve at start with a message
+// naming what is wrong.
+func TestServeChecksSlackTokens(t *testing.T) {
+	fake := slackfake.New(slackfake.Options{})
+	fake.Start()
+	t.Cleanup(fake.Close)
+	base := map[string]string{"DATABASE_URL": pgtest.URL(t), "MANDATE_CONFIG": "../../examples/quickstart/mandate.yaml",
+		"MANDATE_LISTEN": freeAddr(t), "MANDATE_SLACK_API_URL": fake.URL() + "/api/"}
+	cases := []struct {
+		name, bot, app, want string
+	}{
+		{"OnlyBot", fake.BotToken(), "", "SLACK_APP_TOKEN is not"},
+		{"OnlyApp", "", fake.AppToken(), "SLACK_BOT_TOKEN is not"},
+		{"SwappedTokens", fake.AppToken(), fake.BotToken(), "must be the bot token, starting xoxb-"},
+		{"RejectedBotToken", "xoxb-wrong", fake.AppToken(), "slack rejected SLACK_BOT_TOKEN (invalid_auth)"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			vars := map[string]string{"SLACK_BOT_TOKEN": c.bot, "SLACK_APP_TOKEN": c.app}
+			for k, v := range base {
+				vars[k] = v
+			}
+			code, _, errOut := runCLI(t, vars, "serve")
+			if code != 1 || !strings.Contains(errOut, c.want) {
+				t.Errorf("exit %d, stderr %q; want 1 and %q", code, errOut, c.want)
+			}
+		})
+	}
+}

@@ -130,17 +130,17 @@ type child struct {
 // startServer runs 'mandate serve' from this binary as a child process listening on addr,
 // with its log copied to logw, and returns once the server logs that it is serving (it has
 // migrated, loaded config and bound addr).
-func startServer(ctx context.Context, dbURL, configPath, addr string, logw io.Writer) (*child, error) {
+func startServer(ctx context.Context, dbURL, configPath, addr string, logw io.Writer, extraEnv ...string) (*child, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	return startServerBinary(ctx, self, dbURL, configPath, addr, logw)
+	return startServerBinary(ctx, self, dbURL, configPath, addr, logw, extraEnv...)
 }
 
-func startServerBinary(ctx context.Context, bin, dbURL, configPath, addr string, logw io.Writer) (*child, error) {
+func startServerBinary(ctx context.Context, bin, dbURL, configPath, addr string, logw io.Writer, extraEnv ...string) (*child, error) {
 	c := &child{cmd: exec.Command(bin, "serve", "--config", configPath, "--listen", addr), exited: make(chan struct{})}
-	c.cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL)
+	c.cmd.Env = append(append(os.Environ(), "DATABASE_URL="+dbURL), extraEnv...)
 	stderr, err := c.cmd.StderrPipe()
 	if err != nil {
 		return nil, err

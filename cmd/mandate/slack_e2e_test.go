@@ -252,3 +252,109 @@ func TestServeChecksSlackTokens(t *testing.T) {
 		})
 	}
 }
+
+func (e *slackEnv) get(t *testing.T, path, token string) map[string]any {
+	t.Helper()
+	req, _ := http.NewRequest("GET", "http://"+e.addr+path, nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil || res.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %s", path, res.StatusCode, b)
+	}
+	return m
+}
+
+// TestSlackAskFoldHomeAndFeedback: the ask modal's question reaches the thread and the
+// agent; repeats fold into one message; App Home shows the status; not_relevant is routing
+// feedback.
+func TestSlackAskFoldHomeAndFeedback(t *testing.T) {
+	e := startSlackServe(t)
+	ctx := waitCtx(t)
+	first := e.post(t, "/v1/actions", e.token, deployAction)
+	msg, err := e.fake.WaitMessage(ctx, func(m slackfake.Message) bool { return m.Channel == "C0PAYMENTS" && m.ThreadTS == "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("Ask", func(t *testing.T) {
+		if _, err := e.fake.ClickButton("U0BOB", msg, "ask"); err != nil {
+			t.Fatal(err)
+		}
+		view, err := e.fake.WaitView(ctx, func(v slackfake.View) bool { return v.CallbackID == "ask_question" })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.fake.SubmitView("U0BOB", "ask_question", view.PrivateMetadata, map[string]map[string]string{"q": {"q_input": "Why now, during the freeze?"}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.fake.WaitMessage(ctx, func(m slackfake.Message) bool {
+			return m.ThreadTS == msg.TS && strings.Contains(m.Text, "Why now, during the freeze?")
+		}); err != nil {
+			t.Fatal(err)
+		}
+		qs := e.get(t, "/v1/actions/"+first["action_id"].(string)+"/questions", e.token)["questions"].([]any)
+		if len(qs) != 1 || qs[0].(map[string]any)["asked_by"] != "bob" {
+			t.Errorf("questions the agent reads: %v", qs)
+		}
+	})
+
+	t.Run("RepeatsFold", func(t *testing.T) {
+		for _, v := range []string{"v1.50", "v1.51", "v1.52"} {
+			e.post(t, "/v1/actions", e.token, strings.Replace(deployAction, "v1.42", v, 1))
+		}
+		if _, err := e.fake.WaitUpdate(ctx, msg.Channel, msg.TS, func(m slackfake.Message) bool {
+			return strings.Contains(text(m), "+3 more actions")
+		}); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, m := range e.fake.Messages("C0PAYMENTS") {
+			if m.ThreadTS == "" {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%d top-level messages in the team channel, want 1 (the repeats fold into it)", n)
+		}
+	})
+
+	t.Run("NotRelevantIsFeedback", func(t *testing.T) {
+		if _, err := e.fake.ClickButton("U0BOB", msg, "not_relevant"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.fake.WaitUpdate(ctx, msg.Channel, msg.TS, func(m slackfake.Message) bool {
+			return strings.Contains(text(m), "not relevant")
+		}); err != nil {
+			t.Fatal(err)
+		}
+		stats := e.get(t, "/v1/routing/stats", e.token)["rules"].([]any)
+		found := false
+		for _, s := range stats {
+			if r := s.(map[string]any); r["rule"] == "builtin:default" && r["not_relevant"] == 1.0 {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("routing stats lack the not-relevant mark: %v", stats)
+		}
+	})
+
+	t.Run("AppHome", func(t *testing.T) {
+		if _, err := e.fake.OpenHome("U0ERIN"); err != nil {
+			t.Fatal(err)
+		}
+		home, err := e.fake.WaitHome(ctx, "U0ERIN", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(slackfake.RenderText(home.Blocks), "\n"); !strings.Contains(got, "agents") {
+			t.Errorf("home view:\n%s", got)
+		}
+	})
+}

@@ -102,3 +102,18 @@ type NotificationInfo struct {
 	Rule     string    `json:"rule"`
 	Created  time.Time `json:"created_at"`
 }
+
+// Watch is a person watching resources matching a pattern (a resource key glob).
+type Watch struct {
+	Person  string
+	Pattern string
+}
+
+// Snooze silences notifications about resources matching Target (Kind "resource") or
+// from the rule named Target (Kind "rule") until Until.
+type Snooze struct {
+	Kind   string
+	Target string
+	Until  time.Time
+	By     string
+}

@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/slack-go/slack"
 
 	"github.com/mandatehq/mandate"
 	"github.com/mandatehq/mandate/blocks"
+	"github.com/mandatehq/mandate/config"
+	"github.com/mandatehq/mandate/glob"
 )
 
 // reply is an immediate answer to a slash command, sent in the ack.
@@ -121,10 +124,71 @@ func (h *Handlers) SlashCommand(ctx context.Context, cmd slack.SlashCommand) any
 			fmt.Fprintf(&b, "• %s %s %s: %s [%s, %s]\n", a.RecordedAt.UTC().Format("15:04:05"), a.ActorID, a.Type, a.Summary, a.Decision.Path, a.Status)
 		}
 		return reply(b.String())
-	case "watch", "unwatch", "snooze":
-		return reply(fmt.Sprintf("`/mandate %s` is not available yet: add watches under routing.watches in mandate.yaml for now.", sub))
+	case "watch", "unwatch":
+		if len(args) != 1 {
+			return wrong("Name one resource pattern.")
+		}
+		pattern := args[0]
+		if !strings.Contains(pattern, ":") {
+			return wrong(fmt.Sprintf("%q is not a resource pattern: write kind:name, e.g. service:payments-* or table:billing.*", pattern))
+		}
+		if _, err := glob.Compile(pattern); err != nil {
+			return wrong(fmt.Sprintf("%q is not a valid pattern.", pattern))
+		}
+		if person == "" {
+			return reply("Your Slack account is not linked to a person in mandate.yaml (people[].slack), so there is nobody to tell.")
+		}
+		if sub == "watch" {
+			added, err := h.Live.Watch(ctx, person, pattern)
+			switch {
+			case err != nil:
+				return reply("Could not save the watch: " + mandate.ErrorMessage(err))
+			case !added:
+				return reply(fmt.Sprintf("You already watch %s.", pattern))
+			}
+			return reply(fmt.Sprintf("👀 You will be told about every action on %s (except read-only ones).", pattern))
+		}
+		removed, err := h.Live.Unwatch(ctx, person, pattern)
+		switch {
+		case err != nil:
+			return reply("Could not remove the watch: " + mandate.ErrorMessage(err))
+		case !removed:
+			return reply(fmt.Sprintf("You were not watching %s.", pattern))
+		}
+		return reply(fmt.Sprintf("You no longer watch %s.", pattern))
+	case "snooze":
+		if len(args) != 2 {
+			return wrong("Name what to snooze and for how long.")
+		}
+		d, err := config.ParseDuration(args[1])
+		if err != nil || d <= 0 || d > 7*24*time.Hour {
+			return wrong(fmt.Sprintf("%q is not a duration from 1m to 7d (e.g. 30m, 4h, 1d).", args[1]))
+		}
+		kind, target := "rule", args[0]
+		if strings.Contains(target, ":") && !strings.HasPrefix(target, "builtin:") {
+			kind = "resource"
+			if _, err := glob.Compile(target); err != nil {
+				return wrong(fmt.Sprintf("%q is not a valid pattern.", target))
+			}
+		} else if !h.ruleExists(target) {
+			return wrong(fmt.Sprintf("%q is neither a resource pattern (kind:name) nor a routing rule.", target))
+		}
+		until := h.Now().Add(d)
+		if err := h.Live.Snooze(ctx, kind, target, until, by); err != nil {
+			return reply("Could not snooze: " + mandate.ErrorMessage(err))
+		}
+		return map[string]any{"response_type": "in_channel", "text": fmt.Sprintf("🔕 <@%s> snoozed %s %s until %s UTC. Gated actions still reach their owners.",
+			cmd.UserID, kind, target, until.UTC().Format("2006-01-02 15:04"))}
 	}
 	return reply(fmt.Sprintf("Unknown command %q.\n%s", sub, blocks.HelpText()))
+}
+
+// ruleExists: a rule of the config in force, or a built-in one.
+func (h *Handlers) ruleExists(name string) bool {
+	if strings.HasPrefix(name, "builtin:") {
+		return slices.Contains([]string{"builtin:default", "builtin:read-only", "builtin:irreversible-critical-production"}, name)
+	}
+	return slices.ContainsFunc(h.Config().Routing.Rules, func(r config.Rule) bool { return r.Name == name })
 }
 
 func because(reason string) string {

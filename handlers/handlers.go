@@ -35,6 +35,13 @@ type Feedback interface {
 	Feedback(ctx context.Context, notificationID int64, relevant bool, by string) error
 }
 
+// Live stores watches and snoozes set from Slack; *postgres.LiveStore implements it.
+type Live interface {
+	Watch(ctx context.Context, person, pattern string) (bool, error)
+	Unwatch(ctx context.Context, person, pattern string) (bool, error)
+	Snooze(ctx context.Context, kind, target string, until time.Time, by string) error
+}
+
 // Handlers implements bot.Handler.
 type Handlers struct {
 	API        *slack.Client
@@ -42,6 +49,7 @@ type Handlers struct {
 	Actors     mandate.ActorStore
 	Actions    mandate.ActionStore
 	Feedback   Feedback
+	Live       Live
 	Owners     *ownership.Resolver
 	Notifier   *notify.Slack
 	Config     func() *config.Config

@@ -30,6 +30,7 @@ type Options struct {
 	Tracker   *Tracker // shared across reloads; a new empty one when nil
 	Incidents Incidents
 	Patterns  Patterns
+	Live      *Live // watches and snoozes set at run time; none when nil
 	Now       func() time.Time
 }
 
@@ -154,13 +155,22 @@ func (r *Router) Route(a *mandate.Action, actor *mandate.Actor, opt mandate.Rout
 				addTarget(&d, ruleTarget(t, matched.cfg.Name))
 			}
 		}
-		for _, w := range r.watches {
+		live := r.opt.Live.get()
+		for _, w := range slices.Concat(r.watches, live.watches) {
 			for _, k := range f.keys {
 				if i := slices.IndexFunc(w.globs, func(g glob.Glob) bool { return g.Match(k) }); i >= 0 {
 					addTarget(&d, mandate.Target{Kind: mandate.TargetPerson, ID: w.person, Reason: fmt.Sprintf("watches %s", w.globs[i])})
 					break
 				}
 			}
+		}
+		if sz := live.snoozed(&d, f.keys, now); sz != nil {
+			what := "rule " + sz.rule
+			if sz.rule == "" {
+				what = sz.glob.String()
+			}
+			d.Targets = nil
+			d.Reasons = append(d.Reasons, fmt.Sprintf("%s is snoozed by %s until %s: nobody is told", what, sz.by, sz.until.UTC().Format(time.RFC3339)))
 		}
 	}
 	if d.Path == mandate.PathFlagged {

@@ -360,3 +360,35 @@ func BenchmarkRoute(b *testing.B) {
 	slices.Sort(samples)
 	b.ReportMetric(float64(samples[len(samples)/2].Nanoseconds()), "median-ns/op")
 }
+
+func TestLiveWatchesAndSnoozes(t *testing.T) {
+	live := routing.NewLive()
+	e := newEnv(t, routing.Options{Live: live})
+	a := act("deploy", "staging", mandate.Reversible, "service:payments-api")
+	route := func(at time.Time) mandate.Decision {
+		return e.router.Route(a, trusted, mandate.RouteOptions{At: at, DryRun: true})
+	}
+	if err := live.Set([]mandate.Watch{{Person: "erin", Pattern: "service:payments-*"}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := targets(route(noonLA)); !slices.Contains(got, "person:erin") {
+		t.Errorf("a watch set from Slack: targets %v lack erin", got)
+	}
+	until := noonLA.Add(time.Hour)
+	if err := live.Set(nil, []mandate.Snooze{{Kind: "resource", Target: "service:payments-*", Until: until, By: "bob"}}); err != nil {
+		t.Fatal(err)
+	}
+	if d := route(noonLA); len(d.Targets) != 0 || !hasReason(d, "snoozed by bob") {
+		t.Errorf("snoozed resource: targets %v reasons %q", targets(d), d.Reasons)
+	}
+	if d := route(until.Add(time.Minute)); len(d.Targets) == 0 {
+		t.Errorf("after the snooze ends nobody is told")
+	}
+	if err := live.Set(nil, []mandate.Snooze{{Kind: "rule", Target: "builtin:irreversible-critical-production", Until: until, By: "bob"}}); err != nil {
+		t.Fatal(err)
+	}
+	gated := act("deploy", "production", mandate.Irreversible, "service:payments-api")
+	if d := e.router.Route(gated, trusted, mandate.RouteOptions{At: noonLA, DryRun: true}); len(d.Targets) == 0 {
+		t.Errorf("a gated action was silenced by a snooze")
+	}
+}

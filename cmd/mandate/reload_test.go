@@ -36,6 +36,13 @@ func (l *logLines) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// count says how often the log holds want.
+func (l *logLines) count(want string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Count(l.buf.String(), want)
+}
+
 // waitFor returns once the log holds want n times.
 func (l *logLines) waitFor(t *testing.T, want string, n int) {
 	t.Helper()

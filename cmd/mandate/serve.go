@@ -29,6 +29,9 @@ import (
 // wait for it.
 const servingMessage = "mandate serving"
 
+// liveReloadedMessage is logged each time the watches and snoozes are (re)loaded.
+const liveReloadedMessage = "watches and snoozes loaded"
+
 var serveCmd = &command{
 	name:    "serve",
 	usage:   "mandate serve [--config FILE] [--listen ADDR]",
@@ -120,6 +123,22 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 	// The routing aggregates outlive config reloads; failures are warmed from Postgres so
 	// a restart does not wipe agents' track records.
 	tracker := routing.NewTracker()
+	// Watches and snoozes set from Slack: loaded now, reloaded whenever any replica
+	// changes them (NOTIFY), shared by every router.
+	live := routing.NewLive()
+	liveStore := postgres.NewLiveStore(db)
+	reloadLive := func() {
+		ws, ss, err := liveStore.Live(ctx, time.Now())
+		if err == nil {
+			err = live.Set(ws, ss)
+		}
+		if err != nil {
+			log.Warn("cannot load watches and snoozes", "err", err)
+			return
+		}
+		log.Info(liveReloadedMessage, "watches", len(ws), "snoozes", len(ss))
+	}
+	reloadLive()
 	failures, err := actions.RecentFailures(ctx, time.Now().Add(-cfg.Routing.Failures.Window.Duration))
 	if err != nil {
 		return fmt.Errorf("load recent failures: %w", err)
@@ -128,7 +147,7 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 		tracker.ObserveResult(f.Actor, mandate.StatusFailed, f.At)
 	}
 	newRouter := func(cfg *config.Config) (*routing.Router, error) {
-		router, err := routing.New(cfg, owners, routing.Options{Tracker: tracker})
+		router, err := routing.New(cfg, owners, routing.Options{Tracker: tracker, Live: live})
 		if err != nil {
 			return nil, fmt.Errorf("routing: %w", err)
 		}
@@ -151,6 +170,7 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 	go db.Listen(ctx, postgres.StateChannel, srv.StateChanged, srv.ResyncStates, func(err error) {
 		log.Warn("state listener lost its connection; reconnecting", "err", err)
 	})
+	go db.Listen(ctx, postgres.LiveChannel, func(string) { reloadLive() }, reloadLive, nil)
 	go owners.Run(ctx)
 	if sl != nil {
 		if err := sl.start(ctx, actions, log); err != nil {

@@ -96,7 +96,7 @@ func newSlack(ctx context.Context, botToken, appToken, apiURL string, db *postgr
 	}
 	h := &handlers.Handlers{API: api, Deliveries: deliveries, Actors: actors,
 		Actions:  postgres.NewActionStore(db, postgres.ActionStoreOptions{Committers: 1}),
-		Feedback: postgres.NewRoutingStore(db), Owners: owners, Notifier: n, Config: cfgNow,
+		Feedback: postgres.NewRoutingStore(db), Live: postgres.NewLiveStore(db), Owners: owners, Notifier: n, Config: cfgNow,
 		Status: status, Now: time.Now, Log: log, TTI: tti}
 	sm := socketmode.New(api)
 	return &slackSetup{api: api, queue: queue, notifier: n, handlers: h,

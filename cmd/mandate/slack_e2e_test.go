@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -357,4 +358,46 @@ func TestSlackAskFoldHomeAndFeedback(t *testing.T) {
 			t.Errorf("home view:\n%s", got)
 		}
 	})
+}
+
+// TestSlackWatchAndSnooze: /mandate watch makes the watcher hear of actions; /mandate
+// snooze silences them; mistakes get the right form.
+func TestSlackWatchAndSnooze(t *testing.T) {
+	e := startSlackServe(t)
+	ctx := waitCtx(t)
+	// Changes reach the router through NOTIFY; the server logs each reload: once at start
+	// and once when its listener connects, then once per change.
+	e.logs.waitFor(t, liveReloadedMessage, 2)
+	reloads := e.logs.count(liveReloadedMessage)
+	ack, err := e.fake.SlashCommand("U0FRANK", "C0DATA", "/mandate", "watch service:payments-*")
+	if err != nil || !strings.Contains(string(ack), "You will be told") {
+		t.Fatalf("watch: %s %v", ack, err)
+	}
+	e.logs.waitFor(t, liveReloadedMessage, reloads+1)
+	if d := e.post(t, "/v1/route/dry-run", e.token, deployAction); !strings.Contains(fmt.Sprint(d["targets"]), "frank") {
+		t.Fatalf("the watch did not reach routing: %v", d["targets"])
+	}
+	e.post(t, "/v1/actions", e.token, deployAction)
+	if _, err := e.fake.WaitMessage(ctx, func(m slackfake.Message) bool {
+		return strings.HasPrefix(m.Channel, "D") && strings.Contains(text(m), "payments-api")
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"watch payments", "snooze service:payments-* forever", "snooze no-such-rule 1h", "watch"} {
+		ack, _ := e.fake.SlashCommand("U0FRANK", "C0DATA", "/mandate", bad)
+		if !strings.Contains(string(ack), "Usage:") {
+			t.Errorf("%q: %s", bad, ack)
+		}
+	}
+	reloads = e.logs.count(liveReloadedMessage)
+	ack, _ = e.fake.SlashCommand("U0BOB", "C0PAYMENTS", "/mandate", "snooze service:payments-* 1h")
+	if !strings.Contains(string(ack), "snoozed resource service:payments-*") {
+		t.Fatalf("snooze: %s", ack)
+	}
+	e.logs.waitFor(t, liveReloadedMessage, reloads+1)
+	quiet := e.post(t, "/v1/actions", e.token, strings.Replace(deployAction, "v1.42", "v1.60", 1))
+	notes := e.get(t, "/v1/actions/"+quiet["action_id"].(string)+"/notifications", e2eAdmin)["notifications"].([]any)
+	if len(notes) != 0 || !strings.Contains(fmt.Sprint(quiet["decision"]), "snoozed by bob") {
+		t.Errorf("a snoozed action notified %d: %v", len(notes), quiet["decision"])
+	}
 }

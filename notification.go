@@ -14,6 +14,7 @@ type Notification struct {
 	TS         string // Slack message ts once delivered
 	FoldKey    string
 	Folded     int // notifications folded into this one's message
+	Attempts   int // delivery attempts so far
 	Created    time.Time
 	Delivered  *time.Time
 	Action     *Action

@@ -27,6 +27,7 @@ import (
 type Store interface {
 	Get(ctx context.Context, id int64) (*mandate.Notification, error)
 	Attempt(ctx context.Context, id int64, errText string) error
+	Note(ctx context.Context, id int64, errText string) error
 	Delivered(ctx context.Context, id int64, channel, ts string, at time.Time) error
 	Failed(ctx context.Context, id int64, why string) error
 	FoldTarget(ctx context.Context, foldKey, channel string, since time.Time) (*mandate.Notification, error)
@@ -95,8 +96,20 @@ func (s *Slack) Deliver(ctx context.Context, id int64, attempt int) error {
 	if err != nil {
 		return err
 	}
+	// Post at most once. Each attempt is counted before posting, and the message carries
+	// the notification id as metadata: if an earlier attempt may have posted but not
+	// recorded it (a crash, a timeout on the answer), the channel's history says so.
+	if n.Attempts > 0 {
+		if ts, found := s.findPosted(ctx, channel, n.ID); found {
+			return s.Store.Delivered(ctx, n.ID, channel, ts, s.now())
+		}
+	}
+	if err := s.Store.Attempt(ctx, n.ID, ""); err != nil {
+		return err
+	}
 	text, bs := blocks.Message(view, nil)
-	_, ts, err := s.API.PostMessageContext(ctx, channel, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...))
+	_, ts, err := s.API.PostMessageContext(ctx, channel, slack.MsgOptionText(text, false), slack.MsgOptionBlocks(bs...),
+		slack.MsgOptionMetadata(slack.SlackMetadata{EventType: metadataType, EventPayload: map[string]any{"notification_id": n.ID}}))
 	if err != nil {
 		return s.fail(ctx, n, err)
 	}
@@ -143,13 +156,13 @@ func (s *Slack) fail(ctx context.Context, n *mandate.Notification, err error) er
 	var netErr net.Error
 	switch {
 	case errors.As(err, &rate):
-		s.Store.Attempt(ctx, n.ID, err.Error())
+		s.Store.Note(ctx, n.ID, err.Error())
 		return postgres.RetryAfter{D: rate.RetryAfter}
 	case errors.As(err, &status) && status.Code >= 500, errors.As(err, &netErr), errors.Is(err, context.DeadlineExceeded):
-		s.Store.Attempt(ctx, n.ID, err.Error())
+		s.Store.Note(ctx, n.ID, err.Error())
 		return err
 	case errors.As(err, &slackErr) && (slackErr.Err == "ratelimited" || slackErr.Err == "internal_error" || slackErr.Err == "fatal_error" || slackErr.Err == "service_unavailable"):
-		s.Store.Attempt(ctx, n.ID, err.Error())
+		s.Store.Note(ctx, n.ID, err.Error())
 		return err
 	}
 	s.Log.Error("notification not delivered", "notification", n.ID, "target", string(n.TargetKind)+":"+n.TargetID, "err", err)
@@ -157,6 +170,27 @@ func (s *Slack) fail(ctx context.Context, n *mandate.Notification, err error) er
 		return e
 	}
 	return postgres.Permanent{Err: err}
+}
+
+// metadataType marks Mandate's notification messages in Slack.
+const metadataType = "mandate_notification"
+
+// findPosted looks in the channel's recent history for the message of notification id.
+func (s *Slack) findPosted(ctx context.Context, channel string, id int64) (string, bool) {
+	h, err := s.API.GetConversationHistoryContext(ctx, &slack.GetConversationHistoryParameters{ChannelID: channel, Limit: 200, IncludeAllMetadata: true})
+	if err != nil {
+		s.Log.Warn("cannot read channel history to avoid a double post", "channel", channel, "err", err)
+		return "", false
+	}
+	for _, m := range h.Messages {
+		if m.Metadata.EventType != metadataType {
+			continue
+		}
+		if v, ok := m.Metadata.EventPayload["notification_id"].(float64); ok && int64(v) == id {
+			return m.Timestamp, true
+		}
+	}
+	return "", false
 }
 
 // errNoChannel is a target that has no Slack destination.

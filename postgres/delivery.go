@@ -21,13 +21,13 @@ func NewDeliveryStore(db *DB) *DeliveryStore {
 }
 
 const deliveryColumns = `id, target_kind, target_id, urgency, state, coalesce(channel, ''), coalesce(slack_ts, ''),
-	coalesce(fold_key, ''), folded, created_at, delivered_at, action_id::text`
+	coalesce(fold_key, ''), folded, attempts, created_at, delivered_at, action_id::text`
 
 func (s *DeliveryStore) scan(ctx context.Context, row pgx.Row) (*mandate.Notification, error) {
 	var d mandate.Notification
 	var actionID string
 	if err := row.Scan(&d.ID, &d.TargetKind, &d.TargetID, &d.Urgency, &d.State, &d.Channel, &d.TS, &d.FoldKey,
-		&d.Folded, &d.Created, &d.Delivered, &actionID); err != nil {
+		&d.Folded, &d.Attempts, &d.Created, &d.Delivered, &actionID); err != nil {
 		if errNoRows(err) {
 			return nil, mandate.Errorf(mandate.ENOTFOUND, "no such notification")
 		}
@@ -55,13 +55,19 @@ func (s *DeliveryStore) Attempt(ctx context.Context, id int64, errText string) e
 // Delivered records where a notification was posted.
 func (s *DeliveryStore) Delivered(ctx context.Context, id int64, channel, ts string, at time.Time) error {
 	_, err := s.db.pool.Exec(ctx, `UPDATE notifications SET state = 'delivered', channel = $2, slack_ts = $3, delivered_at = $4,
-		attempts = attempts + 1, last_error = '' WHERE id = $1`, id, channel, ts, at)
+		last_error = '' WHERE id = $1`, id, channel, ts, at)
+	return classify(err)
+}
+
+// Note records why the last attempt failed, without counting another attempt.
+func (s *DeliveryStore) Note(ctx context.Context, id int64, errText string) error {
+	_, err := s.db.pool.Exec(ctx, `UPDATE notifications SET last_error = $2 WHERE id = $1`, id, errText)
 	return classify(err)
 }
 
 // Failed gives up on a notification.
 func (s *DeliveryStore) Failed(ctx context.Context, id int64, why string) error {
-	_, err := s.db.pool.Exec(ctx, `UPDATE notifications SET state = 'failed', last_error = $2, attempts = attempts + 1 WHERE id = $1`, id, why)
+	_, err := s.db.pool.Exec(ctx, `UPDATE notifications SET state = 'failed', last_error = $2 WHERE id = $1`, id, why)
 	return classify(err)
 }
 

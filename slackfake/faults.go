@@ -22,6 +22,10 @@ type Fault struct {
 	// Times is how many calls fail: 0 means one, a negative value means every
 	// call until ClearFaults.
 	Times int
+	// Applied makes the call take effect before the failure is answered, as when
+	// Slack posts a message but the answer is lost (a timeout, a 5xx from a proxy):
+	// the case a client must not turn into a double post.
+	Applied bool
 }
 
 type faultState struct {

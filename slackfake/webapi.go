@@ -3,6 +3,7 @@ package slackfake
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -111,6 +112,8 @@ func route(method string) (apiMethod, bool) {
 		return bot((*Server).conversationsSetTopic), true
 	case "conversations.info":
 		return bot((*Server).conversationsInfo), true
+	case "conversations.history":
+		return bot((*Server).conversationsHistory), true
 	case "views.open":
 		return bot((*Server).viewsOpen), true
 	case "views.push":
@@ -152,7 +155,7 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 		code  string
 		fault *Fault
 	)
-	if fault = s.takeFault(method); fault == nil {
+	if fault = s.takeFault(method); fault == nil || fault.Applied {
 		m, ok := route(method)
 		switch {
 		case perr != nil:
@@ -278,6 +281,9 @@ func (s *Server) messageJSON(m *Message) map[string]any {
 	}
 	if len(m.Blocks) > 0 {
 		out["blocks"] = m.Blocks
+	}
+	if len(m.Metadata) > 0 {
+		out["metadata"] = m.Metadata
 	}
 	return out
 }
@@ -621,6 +627,31 @@ func (s *Server) conversationsInfo(r *apiRequest) (map[string]any, string) {
 		return nil, code
 	}
 	return map[string]any{"channel": s.channelJSON(ch)}, ""
+}
+
+// conversationsHistory lists a channel's top-level messages, newest first, at most limit
+// (default 100). Metadata is included as Slack does with include_all_metadata.
+func (s *Server) conversationsHistory(r *apiRequest) (map[string]any, string) {
+	ch, code := s.resolveChannel(r.get("channel"))
+	if code != "" {
+		return nil, code
+	}
+	limit := 100
+	if v := r.get("limit"); v != "" {
+		fmt.Sscan(v, &limit)
+	}
+	var msgs []map[string]any
+	for i := len(s.msgOrder) - 1; i >= 0 && len(msgs) < limit; i-- {
+		m := s.msgOrder[i]
+		if m.Channel != ch.ID || m.ThreadTS != "" || m.Deleted {
+			continue
+		}
+		msgs = append(msgs, s.messageJSON(m))
+	}
+	if msgs == nil {
+		msgs = []map[string]any{}
+	}
+	return map[string]any{"messages": msgs, "has_more": false}, ""
 }
 
 // ---- views ----

@@ -229,8 +229,32 @@ func (d *demo) run(ctx context.Context) (err error) {
 			return fmt.Errorf("token for %s: %w", a, err)
 		}
 	}
+	if err := d.checkFresh(ctx, db.Name()); err != nil {
+		return err
+	}
 	d.out.say("ready: %s (database %s), agents hold fresh tokens; Slack as the owners see it:", d.base, db.Name())
 	return d.script(ctx, db)
+}
+
+// checkFresh refuses a database that already holds the script's agents' actions: their
+// notifications would fold into messages of an earlier run, which this run's Slack never had.
+func (d *demo) checkFresh(ctx context.Context, dbName string) error {
+	for _, a := range demoAgents {
+		status, raw, err := d.call(ctx, "GET", "/v1/actions?limit=1&actor="+a, d.tokens[a], nil)
+		if err != nil {
+			return err
+		}
+		var list struct {
+			Actions []json.RawMessage `json:"actions"`
+		}
+		if status != http.StatusOK || json.Unmarshal(raw, &list) != nil {
+			return fmt.Errorf("GET /v1/actions as %s: %d %s", a, status, raw)
+		}
+		if len(list.Actions) > 0 {
+			return fmt.Errorf("the database %s already holds actions of %s from an earlier run; give --database an empty database, or leave it out to use mandate_demo, which the demo starts afresh", dbName, a)
+		}
+	}
+	return nil
 }
 
 // Actions the script sends.
@@ -291,18 +315,22 @@ type sent struct {
 }
 
 func (d *demo) script(ctx context.Context, db *postgres.DB) error {
+	d.out.say("── 1. %s edits the auth code ──", d.agentLabel("code-reviewer"))
 	review, err := d.act(ctx, "code-reviewer", demoReview, 1)
 	if err != nil {
 		return err
 	}
+	d.out.say("── 2. %s ships payments-service to production ──", d.agentLabel("deployer"))
 	deploy, err := d.act(ctx, "deployer", demoDeploy("v2.14.0"), 2)
 	if err != nil {
 		return err
 	}
+	d.out.say("── 3. %s migrates the billing tables in production ──", d.agentLabel("migration-agent"))
 	migration, err := d.act(ctx, "migration-agent", demoMigration, 3)
 	if err != nil {
 		return err
 	}
+	d.out.say("── 4. The owners respond ──")
 
 	// The code review is flagged for review: its team channel's lead looks and says OK.
 	if msg, who, ok := d.channelPost(review); ok {
@@ -325,6 +353,7 @@ func (d *demo) script(ctx context.Context, db *postgres.DB) error {
 	if err := d.press(ctx, msg, owner, "pause_agent", "paused deployer"); err != nil {
 		return err
 	}
+	d.pause(ctx, 1)
 	halted, err := d.send(ctx, "deployer", demoDeploy("v2.14.1"), 4)
 	if err != nil {
 		return err
@@ -341,6 +370,7 @@ func (d *demo) script(ctx context.Context, db *postgres.DB) error {
 	}
 
 	d.pause(ctx, 1)
+	d.out.say("── 5. How fast people answered, and where things stand ──")
 	return d.report(ctx, db, []sent{review, deploy, migration})
 }
 
@@ -460,7 +490,7 @@ func (d *demo) press(ctx context.Context, msg slackfake.Message, person, actionI
 func (d *demo) report(ctx context.Context, db *postgres.DB, all []sent) error {
 	deliveries := postgres.NewDeliveryStore(db)
 	var b strings.Builder
-	b.WriteString("── Time to intervention, per notification ──")
+	b.WriteString("Time to intervention (TTI), per notification:")
 	for _, s := range all {
 		var list struct {
 			Notifications []struct {
@@ -521,7 +551,7 @@ func (d *demo) report(ctx context.Context, db *postgres.DB, all []sent) error {
 	if len(tti) == 0 {
 		return errors.New("GET /metrics exports no mandate_tti_seconds, though people pressed buttons")
 	}
-	d.out.say("── Prometheus (GET /metrics) ──\n%s", strings.Join(tti, "\n"))
+	d.out.say("Prometheus, GET /metrics:\n%s", strings.Join(tti, "\n"))
 
 	asker := d.cfg.Org.Admins
 	if len(asker) == 0 || d.slackOf[asker[0]] == "" {
@@ -547,7 +577,7 @@ func (d *demo) report(ctx context.Context, db *postgres.DB, all []sent) error {
 	if err := d.settle(ctx); err != nil {
 		return err
 	}
-	d.out.say("── /mandate status (as %s) ──\n%s", asker[0], indent(d.out.plain(answer.Text)))
+	d.out.say("/mandate status answers %s:\n%s", asker[0], indent(d.out.plain(answer.Text)))
 	if !strings.Contains(answer.Text, "deployer") {
 		return fmt.Errorf("/mandate status does not list the paused deployer:\n%s", answer.Text)
 	}
@@ -574,6 +604,14 @@ func (d *demo) channelPost(s sent) (slackfake.Message, string, bool) {
 		}
 	}
 	return slackfake.Message{}, "", false
+}
+
+// agentLabel is "deployer (trusted)".
+func (d *demo) agentLabel(id string) string {
+	if a, ok := d.cfg.Agent(id); ok && a.Trust != "" {
+		return id + " (" + a.Trust + ")"
+	}
+	return id + " (new)"
 }
 
 func (d *demo) teamChannel(team string) string {

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"strings"
 	"testing"
 	"time"
@@ -9,18 +11,87 @@ import (
 	"github.com/mandatehq/mandate/postgres/pgtest"
 )
 
-// TestDemo plays the whole demo, fast, against a fresh database: it must exit 0 and show
-// the three agents' messages, the pause, the halt and the status.
+// runDemoForTest runs `mandate demo ARGS` in-process and returns its exit status: through
+// run when demo is in the command list, else through the command's run func as run would.
+func runDemoForTest(ctx context.Context, env *environ, args ...string) int {
+	if c := find([]string{"demo"}); c == demoCmd {
+		return run(ctx, env, append([]string{"demo"}, args...))
+	}
+	err := demoCmd.run(ctx, demoCmd, env, args)
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		env.stderr.Write([]byte("mandate demo: " + ue.msg + "\n"))
+		return 2
+	}
+	env.stderr.Write([]byte("mandate demo: " + err.Error() + "\n"))
+	return 1
+}
+
+// TestDemo plays the whole demo, fast, against a fresh database: it exits 0, and the
+// transcript shows the three agents' notifications, the pause, the halt, TTI and status.
 func TestDemo(t *testing.T) {
 	var out, errs strings.Builder
 	vars := map[string]string{"MANDATE_DEMO_DATABASE_URL": pgtest.URL(t)}
 	env := &environ{stdout: &out, stderr: &errs, getenv: func(k string) string { return vars[k] }}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	args := []string{"--config", "../../examples/demo/mandate.yaml", "--speed", "1000"}
-	err := demoCmd.run(ctx, demoCmd, env, args)
-	t.Logf("transcript:\n%s", out.String())
-	if err != nil {
-		t.Fatalf("demo failed: %v\n%s", err, errs.String())
+	code := runDemoForTest(ctx, env, "--config", "../../examples/demo/mandate.yaml", "--speed", "1000")
+	transcript := out.String()
+	if code != 0 {
+		t.Fatalf("exit %d: %s\ntranscript:\n%s", code, errs.String(), transcript)
+	}
+	for _, want := range []string{
+		// The three agents' notifications, in their owners' channels.
+		"#security  mandate posted notification",
+		`Agent "code-reviewer" modified file:acme/api:src/auth/session.go`,
+		"#payments  mandate posted notification",
+		`Agent "deployer" deployed to service:payments-service`,
+		`Agent "migration-agent" wrote to table:billing.invoices`,
+		"rule production-migrations",
+		// The owners' presses and how the messages reflect them.
+		"#security  @sam pressed [✅ Looks OK] on notification",
+		"#payments  @alice pressed [⏸ Pause agent] on notification",
+		"⏸ Paused by @alice",
+		"@alice paused deployer (its next action will be halted)",
+		// The agent's view of the pause.
+		"deployer ← halt: paused by alice",
+		// TTI and status.
+		"paused by alice after ",
+		`mandate_tti_seconds_count{kind="paused"} 1`,
+		`mandate_tti_seconds_count{kind="looks_ok"} 1`,
+		"#platform  @erin /mandate status",
+		"/mandate status answers erin:",
+		"deployer paused by @alice",
+		"paused: p95",
+	} {
+		if !strings.Contains(transcript, want) {
+			t.Errorf("the transcript lacks %q", want)
+		}
+	}
+	if strings.Contains(transcript, "<@U") {
+		t.Errorf("the transcript shows raw Slack mentions")
+	}
+	if t.Failed() {
+		t.Logf("transcript:\n%s", transcript)
+	}
+}
+
+func TestDemoUsage(t *testing.T) {
+	ctx := context.Background()
+	for _, args := range [][]string{{"--speed", "0"}, {"--speed", "-1"}, {"extra"}} {
+		var out, errs strings.Builder
+		env := &environ{stdout: &out, stderr: &errs, getenv: func(string) string { return "" }}
+		if code := runDemoForTest(ctx, env, args...); code != 2 {
+			t.Errorf("demo %v: exit %d, want 2 (%s)", args, code, errs.String())
+		}
+	}
+	var out, errs strings.Builder
+	env := &environ{stdout: &out, stderr: &errs, getenv: func(string) string { return "" }}
+	if code := runDemoForTest(ctx, env, "--config", "../../examples/quickstart/mandate.yaml", "--database", "postgres:///unused"); code != 1 ||
+		!strings.Contains(errs.String(), `declares no agent "migration-agent"`) {
+		t.Errorf("a config without the script's agents: exit %d, %s", code, errs.String())
 	}
 }

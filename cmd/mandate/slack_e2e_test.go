@@ -401,3 +401,49 @@ func TestSlackWatchAndSnooze(t *testing.T) {
 		t.Errorf("a snoozed action notified %d: %v", len(notes), quiet["decision"])
 	}
 }
+
+// TestSlackNeverPostsTwice: Slack posts the message but the answer is lost (a 500 after the
+// fact); the retry finds the message in the channel's history instead of posting again.
+func TestSlackNeverPostsTwice(t *testing.T) {
+	e := startSlackServe(t)
+	ctx := waitCtx(t)
+	e.fake.Fail("chat.postMessage", slackfake.Fault{Status: 500, Applied: true, Times: 1})
+	e.post(t, "/v1/actions", e.token, `{"type":"deploy","summary":"ship","resources":[{"kind":"config","name":"k8s/ingress"}],"environment":"production"}`)
+	// infra-config (team platform, owner dan): one post to #platform, one DM to dan; the
+	// first of them is the one whose answer was lost.
+	if _, err := e.fake.WaitCalls(ctx, "conversations.history", 1); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := e.fake.WaitMessage(ctx, func(m slackfake.Message) bool { return m.Channel == "C0PLATFORM" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.fake.ClickButton("U0DAN", msg, "acknowledge"); err != nil {
+		t.Fatal(err)
+	}
+	// The acknowledgement updates the one message: its ts was recorded from the history.
+	if _, err := e.fake.WaitUpdate(ctx, msg.Channel, msg.TS, func(m slackfake.Message) bool { return strings.Contains(text(m), "Acknowledged") }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.fake.WaitMessage(ctx, func(m slackfake.Message) bool { return strings.HasPrefix(m.Channel, "D") }); err != nil {
+		t.Fatal(err)
+	}
+	top := 0
+	for _, m := range append(e.fake.Messages("C0PLATFORM"), e.fake.Messages(mustDM(t, e.fake, "U0DAN"))...) {
+		if m.ThreadTS == "" {
+			top++
+		}
+	}
+	if top != 2 {
+		t.Errorf("%d notification messages, want exactly 2 (the channel and the DM, each once)", top)
+	}
+}
+
+func mustDM(t *testing.T, fake *slackfake.Server, user string) string {
+	t.Helper()
+	dm, ok := fake.DM(user)
+	if !ok {
+		t.Fatalf("no DM with %s", user)
+	}
+	return dm
+}

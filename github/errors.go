@@ -4,142 +4,37 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
+	"github.com/mandatehq/mandate"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	gh "github.com/google/go-github/v60/github"
 )
 
-// ErrorKind classifies a failure so that the ownership resolver can decide
-// what to do without knowing go-github's error types: fall through to the
-// next layer, keep the last good snapshot, or back off.
-type ErrorKind int
+// ErrorKind classifies a failure; see mandate.SourceErrorKind.
+type ErrorKind = mandate.SourceErrorKind
 
+// The kinds of failure.
 const (
-	// Unknown is the kind of a nil error or of an error this package did not
-	// produce.
-	Unknown ErrorKind = iota
-	// NotFound: the repository, file or path does not exist (or is private
-	// and the token cannot see it; GitHub answers 404 for both).
-	NotFound
-	// Unauthorized: the token is missing, wrong, expired or lacks a
-	// permission (401, 403 that is not a rate limit).
-	Unauthorized
-	// RateLimited: the primary or secondary rate limit was hit (403 with
-	// X-RateLimit-Remaining: 0, a secondary-limit 403, or 429). go-github also
-	// refuses requests locally until the limit resets; that is reported here
-	// too.
-	RateLimited
-	// Unavailable: GitHub could not be reached or answered 5xx, or the
-	// request timed out or was cancelled. Usually temporary.
-	Unavailable
-	// BadResponse: GitHub answered something this package cannot use
-	// (malformed JSON, an unexpected status, an unsupported encoding).
-	BadResponse
-	// Invalid: the arguments were malformed (a repo that is not
-	// "owner/name", a bad base URL) or GitHub rejected the request as invalid
-	// (400, 422). Retrying will not help.
-	Invalid
+	Unknown      = mandate.SourceUnknown
+	NotFound     = mandate.SourceNotFound
+	Unauthorized = mandate.SourceUnauthorized
+	RateLimited  = mandate.SourceRateLimited
+	Unavailable  = mandate.SourceUnavailable
+	BadResponse  = mandate.SourceBadResponse
+	Invalid      = mandate.SourceInvalid
 )
 
-// String returns the lower-case words used in Error messages.
-func (k ErrorKind) String() string {
-	switch k {
-	case NotFound:
-		return "not found"
-	case Unauthorized:
-		return "unauthorized"
-	case RateLimited:
-		return "rate limited"
-	case Unavailable:
-		return "unavailable"
-	case BadResponse:
-		return "bad response"
-	case Invalid:
-		return "invalid request"
-	default:
-		return "unknown error"
-	}
-}
+// Error is the only error type this package's Client methods return.
+type Error = mandate.SourceError
 
-// Error is the only error type this package's Client methods return. Its
-// message is one human line, e.g.
-//
-//	github: read acme/api CODEOWNERS: unauthorized (401): Bad credentials
-//
-// so callers can show it as the reason an ownership layer was skipped.
-type Error struct {
-	Kind ErrorKind
-	// Op says what was being done, e.g. "read acme/api CODEOWNERS".
-	Op string
-	// Status is the HTTP status GitHub answered, 0 when there was no answer.
-	Status int
-	// Err is the cause. For HTTP error responses it is a plain error holding
-	// GitHub's message (go-github's types do not leak out of this package);
-	// for transport failures it is the standard library's error, so
-	// errors.Is(err, context.DeadlineExceeded) works.
-	Err error
-}
-
-func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString("github: ")
-	b.WriteString(e.Op)
-	b.WriteString(": ")
-	b.WriteString(e.Kind.String())
-	if e.Status != 0 {
-		fmt.Fprintf(&b, " (%d)", e.Status)
-	}
-	if d := detail(e.Err); d != "" {
-		b.WriteString(": ")
-		b.WriteString(d)
-	}
-	return b.String()
-}
-
-// Unwrap returns the cause.
-func (e *Error) Unwrap() error { return e.Err }
+// source names this package's errors.
+const source = "github"
 
 // KindOf returns the kind of the first *Error in err's chain, or Unknown.
-func KindOf(err error) ErrorKind {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Kind
-	}
-	return Unknown
-}
-
-// detail renders the cause on one short line. A *url.Error is unwrapped
-// because its quoted request URL makes the line long and adds nothing the Op
-// does not already say.
-func detail(err error) string {
-	if err == nil {
-		return ""
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) && ue.Err != nil {
-		err = ue.Err
-	}
-	return oneLine(err.Error())
-}
-
-// oneLine keeps server-supplied text from breaking a log line or a Slack
-// message: the first line only, at most 200 bytes.
-func oneLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
-		s = strings.TrimSpace(s[:i])
-	}
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return s
-}
+func KindOf(err error) ErrorKind { return mandate.SourceErrorKindOf(err) }
 
 // kindForStatus maps an HTTP status from GitHub to a kind.
 func kindForStatus(code int) ErrorKind {
@@ -162,7 +57,7 @@ func kindForStatus(code int) ErrorKind {
 // message is GitHub's error message, or the status text when the body had
 // none (a proxy's HTML error page, for instance).
 func message(msg string, code int) error {
-	msg = oneLine(msg)
+	msg = mandate.OneLine(msg)
 	if msg == "" {
 		msg = http.StatusText(code)
 	}
@@ -195,7 +90,7 @@ func classify(ctx context.Context, op string, err error) *Error {
 		}
 		return own
 	}
-	e := &Error{Op: op, Err: err}
+	e := &Error{Source: source, Op: op, Err: err}
 
 	var (
 		rl  *gh.RateLimitError
@@ -212,7 +107,7 @@ func classify(ctx context.Context, op string, err error) *Error {
 		e.Kind = Unavailable
 	case errors.As(err, &rl):
 		e.Kind, e.Status = RateLimited, statusOf(rl.Response)
-		msg := oneLine(rl.Message)
+		msg := mandate.OneLine(rl.Message)
 		if msg == "" {
 			msg = "API rate limit exceeded"
 		}
@@ -222,7 +117,7 @@ func classify(ctx context.Context, op string, err error) *Error {
 		e.Err = errors.New(msg)
 	case errors.As(err, &ab):
 		e.Kind, e.Status = RateLimited, statusOf(ab.Response)
-		msg := oneLine(ab.Message)
+		msg := mandate.OneLine(ab.Message)
 		if msg == "" {
 			msg = "secondary rate limit exceeded"
 		}

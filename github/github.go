@@ -59,7 +59,7 @@ func New(token, baseURL string, httpClient *http.Client) (*Client, error) {
 	}
 	u, err := url.Parse(baseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, &Error{Kind: Invalid, Op: "configure client", Err: fmt.Errorf("base URL %q is not an absolute http(s) URL", baseURL)}
+		return nil, &Error{Source: source, Kind: Invalid, Op: "configure client", Err: fmt.Errorf("base URL %q is not an absolute http(s) URL", baseURL)}
 	}
 	if httpClient == nil {
 		httpClient = &http.Client{Timeout: defaultTimeout}
@@ -91,7 +91,7 @@ func (c *Client) CodeOwners(ctx context.Context, repo, ref string) (path string,
 	}
 	owner, name, err := splitRepo(repo)
 	if err != nil {
-		return "", nil, &Error{Kind: Invalid, Op: op, Err: err}
+		return "", nil, &Error{Source: source, Kind: Invalid, Op: op, Err: err}
 	}
 	var opts *gh.RepositoryContentGetOptions
 	if ref != "" {
@@ -117,7 +117,7 @@ func (c *Client) CodeOwners(ctx context.Context, repo, ref string) (path string,
 		}
 		return p, b, nil
 	}
-	return "", nil, &Error{Kind: NotFound, Op: op, Status: http.StatusNotFound,
+	return "", nil, &Error{Source: source, Kind: NotFound, Op: op, Status: http.StatusNotFound,
 		Err: errors.New("no CODEOWNERS file in .github/, the root or docs/")}
 }
 
@@ -126,12 +126,12 @@ func (c *Client) CodeOwners(ctx context.Context, repo, ref string) (path string,
 // with the raw media type, which the contents API serves up to 100 MB.
 func (c *Client) fileContent(ctx context.Context, owner, name, p, ref string, fc *gh.RepositoryContent) ([]byte, error) {
 	if fc.GetSize() >= maxCodeOwnersSize {
-		return nil, &Error{Kind: BadResponse, Err: fmt.Errorf("%s is %d bytes; GitHub ignores CODEOWNERS files of 3 MB or more", p, fc.GetSize())}
+		return nil, &Error{Source: source, Kind: BadResponse, Err: fmt.Errorf("%s is %d bytes; GitHub ignores CODEOWNERS files of 3 MB or more", p, fc.GetSize())}
 	}
 	if fc.GetEncoding() != "none" {
 		s, err := fc.GetContent()
 		if err != nil {
-			return nil, &Error{Kind: BadResponse, Err: fmt.Errorf("decode %s: %w", p, err)}
+			return nil, &Error{Source: source, Kind: BadResponse, Err: fmt.Errorf("decode %s: %w", p, err)}
 		}
 		return []byte(s), nil
 	}
@@ -147,7 +147,7 @@ func (c *Client) fileContent(ctx context.Context, owner, name, p, ref string, fc
 	var buf bytes.Buffer
 	if _, err := c.gh.Do(ctx, req, &limitedWriter{w: &buf, n: maxCodeOwnersSize}); err != nil {
 		if errors.Is(err, errTooLarge) {
-			return nil, &Error{Kind: BadResponse, Err: fmt.Errorf("%s is 3 MB or more; GitHub ignores such CODEOWNERS files", p)}
+			return nil, &Error{Source: source, Kind: BadResponse, Err: fmt.Errorf("%s is 3 MB or more; GitHub ignores such CODEOWNERS files", p)}
 		}
 		return nil, err
 	}
@@ -204,7 +204,7 @@ func (c *Client) RecentAuthors(ctx context.Context, repo, path string, since tim
 	}
 	owner, name, err := splitRepo(repo)
 	if err != nil {
-		return nil, &Error{Kind: Invalid, Op: op, Err: err}
+		return nil, &Error{Source: source, Kind: Invalid, Op: op, Err: err}
 	}
 	opts := &gh.CommitsListOptions{
 		Path:        path,

@@ -4,139 +4,37 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
+	"github.com/mandatehq/mandate"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"strings"
 
 	pd "github.com/PagerDuty/go-pagerduty"
 )
 
-// ErrorKind classifies a failure so that the ownership resolver can decide
-// what to do without knowing go-pagerduty's error types: fall through to the
-// next layer, keep the last good snapshot, or back off.
-type ErrorKind int
+// ErrorKind classifies a failure; see mandate.SourceErrorKind.
+type ErrorKind = mandate.SourceErrorKind
 
+// The kinds of failure.
 const (
-	// Unknown is the kind of a nil error or of an error this package did not
-	// produce.
-	Unknown ErrorKind = iota
-	// NotFound: an escalation policy or schedule does not exist (404).
-	NotFound
-	// Unauthorized: the token is missing, wrong or lacks a permission (401,
-	// 403).
-	Unauthorized
-	// RateLimited: PagerDuty answered 429. Its REST limits are per account
-	// and reset each minute.
-	RateLimited
-	// Unavailable: PagerDuty could not be reached or answered 5xx, or the
-	// request timed out or was cancelled. Usually temporary.
-	Unavailable
-	// BadResponse: PagerDuty answered something this package cannot use
-	// (malformed JSON, an unexpected status, bad timestamps).
-	BadResponse
-	// Invalid: the arguments were malformed (a bad base URL) or PagerDuty
-	// rejected the request as invalid (400, e.g. a malformed ID). Retrying
-	// will not help.
-	Invalid
+	Unknown      = mandate.SourceUnknown
+	NotFound     = mandate.SourceNotFound
+	Unauthorized = mandate.SourceUnauthorized
+	RateLimited  = mandate.SourceRateLimited
+	Unavailable  = mandate.SourceUnavailable
+	BadResponse  = mandate.SourceBadResponse
+	Invalid      = mandate.SourceInvalid
 )
 
-// String returns the lower-case words used in Error messages.
-func (k ErrorKind) String() string {
-	switch k {
-	case NotFound:
-		return "not found"
-	case Unauthorized:
-		return "unauthorized"
-	case RateLimited:
-		return "rate limited"
-	case Unavailable:
-		return "unavailable"
-	case BadResponse:
-		return "bad response"
-	case Invalid:
-		return "invalid request"
-	default:
-		return "unknown error"
-	}
-}
+// Error is the only error type this package's Client methods return.
+type Error = mandate.SourceError
 
-// Error is the only error type this package's Client methods return. Its
-// message is one human line, e.g.
-//
-//	pagerduty: list on-calls: unauthorized (401): Authentication failed
-//
-// so callers can show it as the reason an ownership layer was skipped.
-type Error struct {
-	Kind ErrorKind
-	// Op says what was being done, e.g. "list on-calls".
-	Op string
-	// Status is the HTTP status PagerDuty answered, 0 when there was no
-	// answer.
-	Status int
-	// Err is the cause. For HTTP error responses it is a plain error holding
-	// PagerDuty's message (go-pagerduty's types do not leak out of this
-	// package); for transport failures it is the standard library's error, so
-	// errors.Is(err, context.DeadlineExceeded) works.
-	Err error
-}
-
-func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString("pagerduty: ")
-	b.WriteString(e.Op)
-	b.WriteString(": ")
-	b.WriteString(e.Kind.String())
-	if e.Status != 0 {
-		fmt.Fprintf(&b, " (%d)", e.Status)
-	}
-	if d := detail(e.Err); d != "" {
-		b.WriteString(": ")
-		b.WriteString(d)
-	}
-	return b.String()
-}
-
-// Unwrap returns the cause.
-func (e *Error) Unwrap() error { return e.Err }
+// source names this package's errors.
+const source = "pagerduty"
 
 // KindOf returns the kind of the first *Error in err's chain, or Unknown.
-func KindOf(err error) ErrorKind {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Kind
-	}
-	return Unknown
-}
-
-// detail renders the cause on one short line. A *url.Error is unwrapped
-// because its quoted request URL makes the line long and adds nothing the Op
-// does not already say.
-func detail(err error) string {
-	if err == nil {
-		return ""
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) && ue.Err != nil {
-		err = ue.Err
-	}
-	return oneLine(err.Error())
-}
-
-// oneLine keeps server-supplied text from breaking a log line or a Slack
-// message: the first line only, at most 200 bytes.
-func oneLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
-		s = strings.TrimSpace(s[:i])
-	}
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	return s
-}
+func KindOf(err error) ErrorKind { return mandate.SourceErrorKindOf(err) }
 
 // kindForStatus maps an HTTP status from PagerDuty to a kind.
 func kindForStatus(code int) ErrorKind {
@@ -194,7 +92,7 @@ func classify(ctx context.Context, op string, h *transportErr, err error) *Error
 		}
 		return own
 	}
-	e := &Error{Op: op, Err: err}
+	e := &Error{Source: source, Op: op, Err: err}
 
 	var (
 		ae pd.APIError
@@ -229,12 +127,12 @@ func apiMessage(ae pd.APIError) error {
 	var msg string
 	if ae.APIError.Valid {
 		obj := ae.APIError.ErrorObject
-		msg = oneLine(obj.Message)
+		msg = mandate.OneLine(obj.Message)
 		if len(obj.Errors) > 0 {
 			if msg != "" {
 				msg += ": "
 			}
-			msg += oneLine(strings.Join(obj.Errors, "; "))
+			msg += mandate.OneLine(strings.Join(obj.Errors, "; "))
 		}
 	}
 	if msg == "" {

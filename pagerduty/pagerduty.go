@@ -52,7 +52,7 @@ func New(token, baseURL string, httpClient *http.Client) *Client {
 	baseURL = strings.TrimRight(baseURL, "/")
 	var cfgErr error
 	if u, err := url.Parse(baseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		cfgErr = &Error{Kind: Invalid, Err: fmt.Errorf("base URL %q is not an absolute http(s) URL", baseURL)}
+		cfgErr = &Error{Source: source, Kind: Invalid, Err: fmt.Errorf("base URL %q is not an absolute http(s) URL", baseURL)}
 	}
 	if httpClient == nil {
 		httpClient = &http.Client{Timeout: defaultTimeout}
@@ -130,7 +130,7 @@ func (c *Client) OnCall(ctx context.Context, policyIDs, scheduleIDs []string) ([
 			seen[k] = true
 			o, err := convert(oc)
 			if err != nil {
-				return nil, &Error{Kind: BadResponse, Op: op, Err: err}
+				return nil, &Error{Source: source, Kind: BadResponse, Op: op, Err: err}
 			}
 			out = append(out, o)
 		}
@@ -139,7 +139,7 @@ func (c *Client) OnCall(ctx context.Context, policyIDs, scheduleIDs []string) ([
 		}
 		if len(resp.OnCalls) == 0 {
 			// More promised, nothing given: following it would loop forever.
-			return nil, &Error{Kind: BadResponse, Op: op, Err: fmt.Errorf("page at offset %d is empty but more=true", opts.Offset)}
+			return nil, &Error{Source: source, Kind: BadResponse, Op: op, Err: fmt.Errorf("page at offset %d is empty but more=true", opts.Offset)}
 		}
 		step := resp.Limit
 		if step == 0 {

@@ -58,12 +58,7 @@ func runBenchIngest(ctx context.Context, c *command, env *environ, args []string
 	if *url == "" {
 		dbURL = env.env("MANDATE_BENCH_DATABASE_URL", postgres.WithDatabase(dbURL, "mandate_bench"))
 	}
-	db, err := openMigrated(ctx, &environ{getenv: func(k string) string {
-		if k == "DATABASE_URL" {
-			return dbURL
-		}
-		return env.getenv(k)
-	}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	db, err := openMigratedURL(ctx, dbURL, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		return err
 	}
@@ -74,30 +69,15 @@ func runBenchIngest(ctx context.Context, c *command, env *environ, args []string
 		if err != nil {
 			return fmt.Errorf("config:\n%w", err)
 		}
-		actors := postgres.NewActorStore(db)
-		if err := actors.SyncAgents(ctx, agentsOf(cfg)); err != nil {
+		if *token, err = agentToken(ctx, db, cfg, *agent); err != nil {
 			return err
 		}
-		if *token, err = actors.CreateToken(ctx, *agent); err != nil {
-			return err
-		}
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		srv, addr, logName, err := startBenchServer(ctx, dbURL, *configPath)
 		if err != nil {
 			return err
-		}
-		addr := ln.Addr().String()
-		ln.Close()
-		logFile, err := os.CreateTemp("", "mandate-bench-serve-*.log")
-		if err != nil {
-			return err
-		}
-		defer logFile.Close()
-		srv, err := startServer(ctx, dbURL, *configPath, addr, logFile)
-		if err != nil {
-			return fmt.Errorf("%w (log: %s)", err, logFile.Name())
 		}
 		defer srv.stop()
-		fmt.Fprintf(env.stderr, "started mandate serve (pid %d) on %s, log %s\n", srv.cmd.Process.Pid, addr, logFile.Name())
+		fmt.Fprintf(env.stderr, "started mandate serve (pid %d) on %s, log %s\n", srv.cmd.Process.Pid, addr, logName)
 		*url = "http://" + addr
 	}
 
@@ -120,11 +100,43 @@ func runBenchIngest(ctx context.Context, c *command, env *environ, args []string
 	return nil
 }
 
+// agentToken syncs cfg's agents into db and issues a token for agent.
+func agentToken(ctx context.Context, db *postgres.DB, cfg *config.Config, agent string) (string, error) {
+	actors := postgres.NewActorStore(db)
+	if err := actors.SyncAgents(ctx, agentsOf(cfg)); err != nil {
+		return "", err
+	}
+	return actors.CreateToken(ctx, agent)
+}
+
+// startBenchServer starts 'mandate serve' on a free port with its log in a temporary
+// file, which stop closes.
+func startBenchServer(ctx context.Context, dbURL, configPath string, extraEnv ...string) (srv *child, addr, logName string, err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", "", err
+	}
+	addr = ln.Addr().String()
+	ln.Close()
+	logFile, err := os.CreateTemp("", "mandate-bench-serve-*.log")
+	if err != nil {
+		return nil, "", "", err
+	}
+	srv, err = startServer(ctx, dbURL, configPath, addr, logFile, extraEnv...)
+	if err != nil {
+		logFile.Close()
+		return nil, "", "", fmt.Errorf("%w (log: %s)", err, logFile.Name())
+	}
+	srv.log = logFile
+	return srv, addr, logFile.Name(), nil
+}
+
 // child is a 'mandate serve' started from this very binary.
 type child struct {
 	cmd    *exec.Cmd
 	exited chan struct{}
-	err    error // the exit status, once exited is closed
+	err    error    // the exit status, once exited is closed
+	log    *os.File // closed by stop, when the child owns its log file
 }
 
 // startServer runs 'mandate serve' from this binary as a child process listening on addr,
@@ -181,6 +193,9 @@ func (c *child) stop() {
 	case <-c.exited:
 	case <-time.After(20 * time.Second):
 		c.kill()
+	}
+	if c.log != nil {
+		c.log.Close()
 	}
 }
 

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -97,48 +96,28 @@ func runBenchNotify(ctx context.Context, c *command, env *environ, args []string
 	defer fake.Close()
 
 	dbURL := env.env("MANDATE_BENCH_DATABASE_URL", postgres.WithDatabase(env.databaseURL(), "mandate_bench_notify"))
-	db, err := openMigrated(ctx, &environ{getenv: func(k string) string {
-		if k == "DATABASE_URL" {
-			return dbURL
-		}
-		return env.getenv(k)
-	}}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	db, err := openMigratedURL(ctx, dbURL, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		return err
 	}
 	defer db.Close()
 	cfg, _ := config.Load(configPath)
-	actors := postgres.NewActorStore(db)
-	if err := actors.SyncAgents(ctx, agentsOf(cfg)); err != nil {
-		return err
-	}
-	token, err := actors.CreateToken(ctx, "bench-agent")
+	token, err := agentToken(ctx, db, cfg, "bench-agent")
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	logFile, err := os.CreateTemp("", "mandate-bench-notify-serve-*.log")
-	if err != nil {
-		return err
-	}
-	defer logFile.Close()
-	srv, err := startServer(ctx, dbURL, configPath, addr, logFile,
+	srv, addr, logName, err := startBenchServer(ctx, dbURL, configPath,
 		"SLACK_BOT_TOKEN="+fake.BotToken(), "SLACK_APP_TOKEN="+fake.AppToken(), "MANDATE_SLACK_API_URL="+fake.URL()+"/api/")
 	if err != nil {
-		return fmt.Errorf("%w (log: %s)", err, logFile.Name())
+		return err
 	}
 	defer srv.stop()
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := fake.WaitConnected(wctx, 1); err != nil {
-		return fmt.Errorf("the bot did not connect to slackfake: %w (log: %s)", err, logFile.Name())
+		return fmt.Errorf("the bot did not connect to slackfake: %w (log: %s)", err, logName)
 	}
-	fmt.Fprintf(env.stderr, "driving %s at %d actions/s for %s over %d channels (log %s)\n", addr, *rate, *duration, *channels, logFile.Name())
+	fmt.Fprintf(env.stderr, "driving %s at %d actions/s for %s over %d channels (log %s)\n", addr, *rate, *duration, *channels, logName)
 
 	client := &http.Client{Timeout: 10 * time.Second}
 	total := int(duration.Seconds() * float64(*rate))

@@ -49,7 +49,7 @@ The script needs the agents code-reviewer, deployer and migration-agent in the c
 By default the demo uses the database mandate_demo on the DATABASE_URL server and starts it
 afresh each run (it is dropped and recreated: the demo's own, nothing else is touched).
 --database (or MANDATE_DEMO_DATABASE_URL) names another database, used as it is: give it
-an empty one. --speed scales the pauses between steps (2 is twice as fast); waits for
+an empty one (the demo refuses one that holds its agents' actions from an earlier run). --speed scales the pauses between steps (2 is twice as fast); waits for
 Slack are never shortened. Nothing listens beyond 127.0.0.1. Exit status 1 with the reason
 when anything does not happen as scripted.`,
 	run: runDemo,
@@ -64,7 +64,7 @@ const demoWait = 20 * time.Second
 func runDemo(ctx context.Context, c *command, env *environ, args []string) error {
 	fs := newFlags(c, env)
 	configPath := fs.String("config", "examples/demo/mandate.yaml", "the organisation to play")
-	speed := fs.Float64("speed", 1, "how fast to play: scales the pauses between steps (default about half a second)")
+	speed := fs.Float64("speed", 1, "how fast to play: at 1 about half a second between steps, 2 twice as fast")
 	database := fs.String("database", env.getenv("MANDATE_DEMO_DATABASE_URL"),
 		"PostgreSQL URL of the database to use as it is (env MANDATE_DEMO_DATABASE_URL); default: mandate_demo on the DATABASE_URL server, started afresh")
 	if err := parseFlags(fs, args); err != nil {
@@ -136,7 +136,7 @@ type demo struct {
 	teamOf  map[string]string // channel id → team id
 }
 
-func (d *demo) run(ctx context.Context) (err error) {
+func (d *demo) run(ctx context.Context) error {
 	d.runID = strconv.FormatInt(time.Now().UnixNano(), 36)
 	d.slackOf, d.teamOf = map[string]string{}, map[string]string{}
 	names := map[string]string{} // Slack user id → person id, for mentions
@@ -196,9 +196,6 @@ func (d *demo) run(ctx context.Context) (err error) {
 		<-done
 		d.fake.Close() // delivers the last events to the printer
 		d.out.close()
-		if err != nil {
-			err = fmt.Errorf("%w%s", err, logs.tail())
-		}
 	}()
 
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
@@ -211,12 +208,12 @@ func (d *demo) run(ctx context.Context) (err error) {
 	case <-logs.found:
 	case code := <-done:
 		done <- code
-		return fmt.Errorf("mandate serve exited (status %d) before serving", code)
+		return fmt.Errorf("mandate serve exited (status %d) before serving%s", code, logs.tail())
 	case <-startCtx.Done():
-		return fmt.Errorf("mandate serve did not start within %s", demoWait)
+		return fmt.Errorf("mandate serve did not start within %s%s", demoWait, logs.tail())
 	}
 	if err := d.fake.WaitConnected(startCtx, 1); err != nil {
-		return fmt.Errorf("the bot did not connect to the Slack stand-in: %w", err)
+		return fmt.Errorf("the bot did not connect to the Slack stand-in: %w%s", err, logs.tail())
 	}
 	db, err := postgres.Open(ctx, d.dbURL)
 	if err != nil {

@@ -231,7 +231,12 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 // openMigrated opens DATABASE_URL (creating the database if missing) and applies pending
 // migrations.
 func openMigrated(ctx context.Context, env *environ, log *slog.Logger) (*postgres.DB, error) {
-	db, err := postgres.Open(ctx, env.databaseURL())
+	return openMigratedURL(ctx, env.databaseURL(), log)
+}
+
+// openMigratedURL is openMigrated for an explicit database URL.
+func openMigratedURL(ctx context.Context, url string, log *slog.Logger) (*postgres.DB, error) {
+	db, err := postgres.Open(ctx, url)
 	if err != nil {
 		return nil, err
 	}

@@ -16,8 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/mandatehq/mandate/config"
 	"github.com/mandatehq/mandate/postgres"
 	"github.com/mandatehq/mandate/slackfake"
@@ -100,23 +98,12 @@ func runDemo(ctx context.Context, c *command, env *environ, args []string) error
 // dropDemoDatabase drops the database mandate_demo of url's server, so the demo starts from
 // nothing: no agent paused by an earlier run, no earlier message to fold into.
 func dropDemoDatabase(ctx context.Context, url string) error {
-	cfg, err := pgx.ParseConfig(url)
-	if err != nil {
-		return err
+	if postgres.WithDatabase(url, "mandate_demo") != url {
+		return fmt.Errorf("refusing to drop the database of %q: only mandate_demo is the demo's own", url)
 	}
-	if cfg.Database != "mandate_demo" {
-		return fmt.Errorf("refusing to drop %q: only mandate_demo is the demo's own", cfg.Database)
-	}
-	cfg.Database = "postgres"
 	ctx, cancel := context.WithTimeout(ctx, demoWait)
 	defer cancel()
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS mandate_demo WITH (FORCE)")
-	return err
+	return postgres.DropDatabase(ctx, url)
 }
 
 // demo is one run of the script.
@@ -190,7 +177,16 @@ func (d *demo) run(ctx context.Context) error {
 	serveEnv.stdout, serveEnv.stderr = logs, logs
 	serveCtx, stopServe := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan int, 1)
-	go func() { done <- run(serveCtx, serveEnv, []string{"serve", "--config", d.configPath, "--listen", addr}) }()
+	go func() {
+		// runServe directly, not run: run's command list includes demo itself.
+		err := runServe(serveCtx, serveCmd, serveEnv, []string{"--config", d.configPath, "--listen", addr})
+		code := 0
+		if err != nil {
+			fmt.Fprintf(serveEnv.stderr, "mandate serve: %v\n", err)
+			code = 1
+		}
+		done <- code
+	}()
 	defer func() {
 		stopServe()
 		<-done

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"strings"
 	"testing"
 	"time"
@@ -11,23 +9,9 @@ import (
 	"github.com/mandatehq/mandate/postgres/pgtest"
 )
 
-// runDemoForTest runs `mandate demo ARGS` in-process and returns its exit status: through
-// run when demo is in the command list, else through the command's run func as run would.
+// runDemoForTest runs `mandate demo ARGS` in-process and returns its exit status.
 func runDemoForTest(ctx context.Context, env *environ, args ...string) int {
-	if c := find([]string{"demo"}); c == demoCmd {
-		return run(ctx, env, append([]string{"demo"}, args...))
-	}
-	err := demoCmd.run(ctx, demoCmd, env, args)
-	var ue usageError
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, &ue):
-		env.stderr.Write([]byte("mandate demo: " + ue.msg + "\n"))
-		return 2
-	}
-	env.stderr.Write([]byte("mandate demo: " + err.Error() + "\n"))
-	return 1
+	return run(ctx, env, append([]string{"demo"}, args...))
 }
 
 // TestDemo plays the whole demo, fast, against a fresh database: it exits 0, and the

@@ -175,6 +175,23 @@ func TestSlackPauseLoop(t *testing.T) {
 		if !strings.Contains(string(ack), "payments-service") {
 			t.Errorf("who: %s", ack)
 		}
+		for cmd, want := range map[string]string{
+			"help":                        "/mandate who RESOURCE",
+			"":                            "/mandate status",
+			"recent deployer":             "Deploy payments-api v1.42",
+			"recent service:payments-api": "deployer deploy",
+			"recent a b":                  "Usage: `/mandate recent [AGENT|RESOURCE]`",
+			"who":                         "Usage: `/mandate who RESOURCE",
+			"who nokind":                  "Usage:",
+			"pause ghost":                 "There is no agent",
+			"resume deployer now":         "Usage: `/mandate resume AGENT`",
+			"unwatch service:x-*":         "You were not watching",
+		} {
+			ack, err := e.fake.SlashCommand("U0ERIN", "C0PLATFORM", "/mandate", cmd)
+			if err != nil || !strings.Contains(string(ack), want) {
+				t.Errorf("/mandate %s: %s %v; want %q", cmd, ack, err, want)
+			}
+		}
 		ack, _ = e.fake.SlashCommand("U0ERIN", "C0PLATFORM", "/mandate", "resume deployer")
 		if !strings.Contains(string(ack), "resumed deployer") {
 			t.Errorf("resume: %s", ack)

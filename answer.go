@@ -14,6 +14,9 @@ type Answer struct {
 	Next       Next         `json:"next"`
 	AgentState AgentState   `json:"agent_state"`
 	Halt       *Halt        `json:"halt,omitempty"`
+	// Gate is set when the action waits for a human (next: wait): poll
+	// GET /v1/gates/{gate_id}.
+	Gate *Gate `json:"gate,omitempty"`
 }
 
 // MarshalJSON adds the state's one-word name ("running" or "paused") for readers that do

@@ -22,6 +22,9 @@ type Routing struct {
 	Failures RateLimit `yaml:"failures"`
 	// IncidentWindow is how far back incidents on a resource or by an actor count.
 	IncidentWindow Duration `yaml:"incident_window"`
+	// GateTimeout is how long a gated action waits for a decision before its gate
+	// expires (never approved by default). Default 15 m.
+	GateTimeout Duration `yaml:"gate_timeout"`
 }
 
 // RateLimit is a count within a time window.
@@ -37,6 +40,7 @@ const (
 	DefaultFailuresMax    = 3
 	DefaultFailuresWindow = 24 * time.Hour
 	DefaultIncidentWindow = 30 * 24 * time.Hour
+	DefaultGateTimeout    = 15 * time.Minute
 )
 
 // Rule is one routing rule.
@@ -110,6 +114,9 @@ func (v *validator) checkRouting() {
 	}
 	if r.IncidentWindow.Duration == 0 {
 		r.IncidentWindow.Duration = DefaultIncidentWindow
+	}
+	if r.GateTimeout.Duration == 0 {
+		r.GateTimeout.Duration = DefaultGateTimeout
 	}
 	if r.Rate.Max < 0 {
 		v.pathf("routing.rate.max", "must be positive, not %d", r.Rate.Max)

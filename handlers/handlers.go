@@ -42,6 +42,11 @@ type Live interface {
 	Snooze(ctx context.Context, kind, target string, until time.Time, by string) error
 }
 
+// Gates decides gates; *postgres.GateStore implements it.
+type Gates interface {
+	Decide(ctx context.Context, id string, approve bool, by string, at time.Time) (*mandate.Gate, bool, error)
+}
+
 // Handlers implements bot.Handler.
 type Handlers struct {
 	API        *slack.Client
@@ -50,6 +55,7 @@ type Handlers struct {
 	Actions    mandate.ActionStore
 	Feedback   Feedback
 	Live       Live
+	Gates      Gates
 	Owners     *ownership.Resolver
 	Notifier   *notify.Slack
 	Config     func() *config.Config
@@ -151,7 +157,18 @@ func (h *Handlers) press(ctx context.Context, cb slack.InteractionCallback, act 
 			h.ephemeral(ctx, cb, "No recovery path is known for "+n.Action.Type+"; recorded that you started one.")
 		}
 	case "approve", "deny":
-		h.ephemeral(ctx, cb, "Recorded. (The agent's gate is decided by this once gates ship with escalation.)")
+		g, changed, err := h.Gates.Decide(ctx, n.Action.ID, act.ActionID == "approve", by, now)
+		switch {
+		case mandate.ErrorCode(err) == mandate.ENOTFOUND:
+			h.ephemeral(ctx, cb, n.Action.ActorID+"'s action has no gate: it did not wait for a decision.")
+			return
+		case err != nil:
+			h.ephemeral(ctx, cb, "Could not decide the gate: "+mandate.ErrorMessage(err))
+			return
+		case !changed:
+			h.ephemeral(ctx, cb, fmt.Sprintf("The gate is already %s.", g.State))
+			return
+		}
 	}
 	tti, first, err := h.Deliveries.Intervene(ctx, iv)
 	if err != nil {

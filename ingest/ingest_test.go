@@ -50,8 +50,8 @@ func newTestEnvOn(t *testing.T, db *postgres.DB) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &testEnv{db: db, actors: postgres.NewActorStore(db), actions: postgres.NewActionStore(db, postgres.ActionStoreOptions{}),
-		now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	e := &testEnv{db: db, actors: postgres.NewActorStore(db), now: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
+	e.actions = postgres.NewActionStore(db, postgres.ActionStoreOptions{Now: e.clock})
 	t.Cleanup(e.actions.Close)
 	var agents []mandate.Actor
 	for _, a := range cfg.Agents {
@@ -71,7 +71,7 @@ func newTestEnvOn(t *testing.T, db *postgres.DB) *testEnv {
 		t.Fatal(err)
 	}
 	e.owners = owners
-	e.api = New(Config{Actions: e.actions, Actors: e.actors, Ownership: owners, Feedback: postgres.NewRoutingStore(db), Health: db, AdminToken: adminToken, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	e.api = New(Config{Actions: e.actions, Actors: e.actors, Ownership: owners, Feedback: postgres.NewRoutingStore(db), Gates: postgres.NewGateStore(db), Health: db, AdminToken: adminToken, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Now: e.clock})
 	router, err := routing.New(cfg, owners, routing.Options{Now: e.clock})
 	if err != nil {

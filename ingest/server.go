@@ -46,6 +46,7 @@ type Config struct {
 	Ownership  Ownership
 	Feedback   RoutingFeedback
 	Questions  Questions
+	Gates      Gates
 	Health     Health
 	AdminToken string // MANDATE_ADMIN_TOKEN; empty disables admin access
 	// SlackStatus says how Slack delivery stands ("not configured", "connected", …).
@@ -65,6 +66,7 @@ type Server struct {
 	policy   atomic.Pointer[policy]
 	handler  http.Handler
 	hub      *stateHub
+	gateHub  *stateHub
 	tokens   sync.Map // sha256(token) -> tokenEntry
 	adminSHA [32]byte
 
@@ -97,7 +99,7 @@ type ConfigInfo struct {
 
 // New builds the server. Call SetPolicy before serving actions.
 func New(cfg Config) *Server {
-	s := &Server{Config: cfg, hub: newStateHub()}
+	s := &Server{Config: cfg, hub: newStateHub(), gateHub: newStateHub()}
 	if s.Logger == nil {
 		s.Logger = slog.Default()
 	}
@@ -137,6 +139,9 @@ func New(cfg Config) *Server {
 	s.route(mux, "POST /v1/agents/{id}/resume", s.resumeAgent)
 	s.route(mux, "GET /v1/agents/{id}/state", s.agentState)
 	s.route(mux, "POST /v1/route/dry-run", s.dryRun)
+	s.route(mux, "GET /v1/gates/{id}", s.gate)
+	s.route(mux, "POST /v1/gates/{id}/approve", s.decideGate)
+	s.route(mux, "POST /v1/gates/{id}/deny", s.decideGate)
 	s.route(mux, "GET /v1/actions/{id}/notifications", s.listNotifications)
 	s.route(mux, "GET /v1/actions/{id}/questions", s.listQuestions)
 	s.route(mux, "POST /v1/notifications/{id}/feedback", s.notificationFeedback)
@@ -177,7 +182,7 @@ func (s *Server) StateChanged(id string) { s.hub.notify(id) }
 
 // ResyncStates wakes every long-poll so each re-reads its state; called after the
 // notification listener (re)connects, since notifications are lost while it is down.
-func (s *Server) ResyncStates() { s.hub.notifyAll() }
+func (s *Server) ResyncStates() { s.hub.notifyAll(); s.gateHub.notifyAll() }
 
 // route registers h under pattern with timing and a per-route metric label.
 func (s *Server) route(mux *http.ServeMux, pattern string, h http.HandlerFunc) {

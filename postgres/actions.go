@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -21,13 +22,16 @@ import (
 // This is how ingest reaches thousands of durable actions a second without answering before
 // the data is safe.
 type ActionStore struct {
-	db       *DB
-	queue    chan *pending
-	maxBatch int
-	jobs     *Queue
-	stop     chan struct{}
-	wg       sync.WaitGroup
-	closing  sync.Once
+	db          *DB
+	queue       chan *pending
+	maxBatch    int
+	jobs        *Queue
+	deliver     bool
+	gateTimeout time.Duration
+	now         func() time.Time
+	stop        chan struct{}
+	wg          sync.WaitGroup
+	closing     sync.Once
 }
 
 // pending is one Record call waiting for its batch to commit.
@@ -47,10 +51,17 @@ type recorded struct {
 type ActionStoreOptions struct {
 	Committers int // transactions in flight at once; default 4
 	MaxBatch   int // actions per transaction at most; default 500
-	// Queue, when set, gets a delivery job for every notification, in the transaction
-	// that records it. Without one (no delivery channel configured) notifications wait
-	// as 'pending' until EnqueuePending.
-	Queue *Queue
+	// Queue, when set, gets a job to expire every gate, and — with Deliver — a delivery
+	// job for every notification, in the transaction that records the action. Without
+	// delivery (no channel configured) notifications wait as 'pending' until
+	// EnqueuePending.
+	Queue   *Queue
+	Deliver bool
+	// GateTimeout is how long a gate waits for a decision; default
+	// mandate.GateTimeoutDefault.
+	GateTimeout time.Duration
+	// Now is the clock gates are timed by; time.Now when nil.
+	Now func() time.Time
 }
 
 // NewActionStore starts the committers. Close stops them.
@@ -61,7 +72,11 @@ func NewActionStore(db *DB, opt ActionStoreOptions) *ActionStore {
 	if opt.MaxBatch <= 0 {
 		opt.MaxBatch = 500
 	}
-	s := &ActionStore{db: db, queue: make(chan *pending, opt.MaxBatch*opt.Committers), maxBatch: opt.MaxBatch, stop: make(chan struct{}), jobs: opt.Queue}
+	s := &ActionStore{db: db, queue: make(chan *pending, opt.MaxBatch*opt.Committers), maxBatch: opt.MaxBatch, stop: make(chan struct{}), jobs: opt.Queue,
+		deliver: opt.Deliver && opt.Queue != nil, gateTimeout: cmp.Or(opt.GateTimeout, mandate.GateTimeoutDefault), now: opt.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
 	for range opt.Committers {
 		s.wg.Go(s.commitLoop)
 	}
@@ -184,6 +199,9 @@ func (s *ActionStore) commitBatch(ctx context.Context, batch []*pending) ([]reco
 		return nil, err
 	}
 
+	now := s.now().UTC()
+	gateExpires := now.Add(s.gateTimeout)
+	var gateActions []string
 	var (
 		ids, actors, types, summaries, resources, keys, envs, revs, sessions []string
 		statuses, paths, urgencies, rules, teams, answers                    []string
@@ -208,7 +226,12 @@ func (s *ActionStore) commitBatch(ctx context.Context, batch []*pending) ([]reco
 		case a.Decision.Path == mandate.PathGated:
 			a.Status = mandate.StatusWaiting
 		}
-		answer, err := json.Marshal(mandate.Answer{ActionID: a.ID, Status: a.Status, Decision: a.Decision, Next: a.Next(), AgentState: st, Halt: a.Halt})
+		ans := mandate.Answer{ActionID: a.ID, Status: a.Status, Decision: a.Decision, Next: a.Next(), AgentState: st, Halt: a.Halt}
+		if a.Status == mandate.StatusWaiting {
+			ans.Gate = &mandate.Gate{ID: a.ID, ActionID: a.ID, State: mandate.GatePending, CreatedAt: now, ExpiresAt: gateExpires}
+			gateActions = append(gateActions, a.ID)
+		}
+		answer, err := json.Marshal(ans)
 		if err != nil {
 			return nil, err
 		}
@@ -245,37 +268,45 @@ func (s *ActionStore) commitBatch(ctx context.Context, batch []*pending) ([]reco
 	}
 
 	noteState := "pending"
-	if s.jobs != nil {
+	if s.deliver {
 		noteState = "queued"
 	}
 	rows, err = tx.Query(ctx, insertActionsSQL,
 		ids, actors, idems, shas, types, summaries, resources, keys, envs, revs, params, sessions, occurred,
 		statuses, paths, urgencies, rules, teams, answers,
-		nAction, nKind, nTarget, nUrgency, nFold, noteState)
+		nAction, nKind, nTarget, nUrgency, nFold, noteState, gateActions, gateExpires)
 	if err != nil {
 		return nil, err
 	}
 	isInserted := make(map[string]bool, len(ids))
-	var noteIDs []int64
+	var noteIDs, gateIDs []int64
 	for rows.Next() {
 		var what, id string
-		var noteID int64
-		if err := rows.Scan(&what, &id, &noteID); err != nil {
+		var n int64
+		if err := rows.Scan(&what, &id, &n); err != nil {
 			rows.Close()
 			return nil, err
 		}
-		if what == "a" {
+		switch what {
+		case "a":
 			isInserted[id] = true
-		} else {
-			noteIDs = append(noteIDs, noteID)
+		case "n":
+			noteIDs = append(noteIDs, n)
+		case "g":
+			gateIDs = append(gateIDs, n)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if s.jobs != nil {
+	if s.deliver {
 		if err := s.jobs.insertTx(ctx, tx, JobDeliver, noteIDs); err != nil {
 			return nil, fmt.Errorf("enqueue deliveries: %w", err)
+		}
+	}
+	if s.jobs != nil {
+		if err := s.jobs.insertAtTx(ctx, tx, JobExpireGate, gateIDs, gateExpires); err != nil {
+			return nil, fmt.Errorf("schedule gate expiries: %w", err)
 		}
 	}
 
@@ -364,10 +395,17 @@ WITH ins AS (
   FROM unnest($20::uuid[], $21::text[], $22::text[], $23::text[], $24::text[]) AS n(action_id, kind, target, urgency, fold)
   WHERE n.action_id IN (SELECT id FROM ins)
   RETURNING id
+), gated AS (
+  INSERT INTO gates (action_id, expires_at)
+  SELECT g.action_id, $27 FROM unnest($26::uuid[]) AS g(action_id)
+  WHERE g.action_id IN (SELECT id FROM ins)
+  RETURNING id
 )
 SELECT 'a', id::text, 0::bigint FROM ins
 UNION ALL
-SELECT 'n', '', id FROM notes`
+SELECT 'n', '', id FROM notes
+UNION ALL
+SELECT 'g', '', id FROM gated`
 
 // listSep separates the items of per-row lists sent as one text, which Postgres splits
 // with string_to_array: cheaper than JSON, and ingest refuses control characters in
@@ -394,7 +432,7 @@ func foldKey(a *mandate.Action, t mandate.Target) string {
 // EnqueuePending gives every notification still waiting for a channel a delivery job:
 // what was recorded while Slack was not configured is delivered once it is.
 func (s *ActionStore) EnqueuePending(ctx context.Context) (int, error) {
-	if s.jobs == nil {
+	if !s.deliver {
 		return 0, nil
 	}
 	total := 0

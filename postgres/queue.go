@@ -43,7 +43,8 @@ type JobKind string
 
 // Job kinds.
 const (
-	JobDeliver JobKind = "deliver_notification"
+	JobDeliver    JobKind = "deliver_notification"
+	JobExpireGate JobKind = "expire_gate"
 )
 
 // jobArgs is the arguments of every Mandate job: the kind and one id. River needs a Go type
@@ -129,6 +130,19 @@ func (q *Queue) insertTx(ctx context.Context, tx pgx.Tx, kind JobKind, ids []int
 	params := make([]river.InsertManyParams, len(ids))
 	for i, id := range ids {
 		params[i] = river.InsertManyParams{Args: jobArgs{JobKind: kind, ID: id}}
+	}
+	_, err := q.client.InsertManyFastTx(ctx, tx, params)
+	return err
+}
+
+// insertAtTx schedules one job per id at the given time, in tx.
+func (q *Queue) insertAtTx(ctx context.Context, tx pgx.Tx, kind JobKind, ids []int64, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	params := make([]river.InsertManyParams, len(ids))
+	for i, id := range ids {
+		params[i] = river.InsertManyParams{Args: jobArgs{JobKind: kind, ID: id}, InsertOpts: &river.InsertOpts{ScheduledAt: at}}
 	}
 	_, err := q.client.InsertManyFastTx(ctx, tx, params)
 	return err

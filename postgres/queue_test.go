@@ -46,7 +46,7 @@ func TestDeliveryJobsAreEnqueuedWithTheAction(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { q.Stop(context.Background()) })
-	store := postgres.NewActionStore(db, postgres.ActionStoreOptions{Queue: q})
+	store := postgres.NewActionStore(db, postgres.ActionStoreOptions{Queue: q, Deliver: true})
 	t.Cleanup(store.Close)
 	n, err := store.EnqueuePending(ctx)
 	if err != nil || n != 1 {

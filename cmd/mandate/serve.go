@@ -97,16 +97,23 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 		return err
 	}
 	var sl *slackSetup
-	storeOpts := postgres.ActionStoreOptions{}
 	slackStatus := func() string { return "not configured" }
+	gates := postgres.NewGateStore(db)
+	jobs := map[postgres.JobKind]postgres.Handler{postgres.JobExpireGate: expireGate(gates, log)}
 	if slackOn {
 		if sl, err = newSlack(ctx, botToken, appToken, apiURL, db, current.get, owners, log, registry, status); err != nil {
 			return err
 		}
-		storeOpts.Queue = sl.queue
+		jobs[postgres.JobDeliver] = sl.notifier.Deliver
 		slackStatus = sl.status
 	}
-	actions = postgres.NewActionStore(db, storeOpts)
+	// Durable jobs (River on Postgres): notification deliveries and gate expiries.
+	queue, err := postgres.NewQueue(db, postgres.QueueOptions{Logger: log, Handlers: jobs})
+	if err != nil {
+		return err
+	}
+	actions = postgres.NewActionStore(db, postgres.ActionStoreOptions{Queue: queue, Deliver: slackOn,
+		GateTimeout: cfg.Routing.GateTimeout.Duration})
 	defer actions.Close()
 	srv := ingest.New(ingest.Config{
 		Actions:     actions,
@@ -116,6 +123,7 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 		Health:      db,
 		AdminToken:  env.getenv("MANDATE_ADMIN_TOKEN"),
 		Questions:   postgres.NewDeliveryStore(db),
+		Gates:       gates,
 		SlackStatus: slackStatus,
 		Logger:      log,
 		Registry:    registry,
@@ -171,12 +179,16 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 		log.Warn("state listener lost its connection; reconnecting", "err", err)
 	})
 	go db.Listen(ctx, postgres.LiveChannel, func(string) { reloadLive() }, reloadLive, nil)
+	go db.Listen(ctx, postgres.GateChannel, srv.GateChanged, srv.ResyncStates, nil)
 	go owners.Run(ctx)
+	if err := queue.Start(ctx); err != nil {
+		return fmt.Errorf("job queue: %w", err)
+	}
+	defer queue.Stop(context.WithoutCancel(ctx))
 	if sl != nil {
 		if err := sl.start(ctx, actions, log); err != nil {
 			return fmt.Errorf("slack: %w", err)
 		}
-		defer sl.queue.Stop(context.WithoutCancel(ctx))
 	}
 	go reloadOnHUP(ctx, log, *configPath, func(cfg *config.Config) error {
 		router, err := newRouter(cfg)
@@ -226,6 +238,25 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 		return err
 	}
 	return nil
+}
+
+// expireGate is the gate-expiry job: a gate nobody decided in time expires (never
+// approved by default) and its action is blocked.
+func expireGate(gates *postgres.GateStore, log *slog.Logger) postgres.Handler {
+	return func(ctx context.Context, key int64, attempt int) error {
+		g, changed, due, err := gates.ExpireByKey(ctx, key, time.Now())
+		switch {
+		case err != nil && mandate.ErrorCode(err) == mandate.ENOTFOUND:
+			return postgres.Permanent{Err: err}
+		case err != nil:
+			return err
+		case !due:
+			return postgres.RetryAfter{D: time.Until(g.ExpiresAt)}
+		case changed:
+			log.Warn("gate expired: nobody decided in time, the action is blocked", "gate", g.ID)
+		}
+		return nil
+	}
 }
 
 // openMigrated opens DATABASE_URL (creating the database if missing) and applies pending

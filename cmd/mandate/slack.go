@@ -27,7 +27,6 @@ import (
 // queue, and the Socket Mode bot.
 type slackSetup struct {
 	api      *slack.Client
-	queue    *postgres.Queue
 	notifier *notify.Slack
 	bot      *bot.Bot
 	handlers *handlers.Handlers
@@ -89,25 +88,17 @@ func newSlack(ctx context.Context, botToken, appToken, apiURL string, db *postgr
 	actors := postgres.NewActorStore(db)
 	n := &notify.Slack{API: api, Store: deliveries, Actors: actors, Config: cfgNow, Log: log,
 		Delivered: func(_ *mandate.Notification, latency time.Duration) { deliveryLatency.Observe(latency.Seconds()) }}
-	queue, err := postgres.NewQueue(db, postgres.QueueOptions{Logger: log,
-		Handlers: map[postgres.JobKind]postgres.Handler{postgres.JobDeliver: n.Deliver}})
-	if err != nil {
-		return nil, err
-	}
 	h := &handlers.Handlers{API: api, Deliveries: deliveries, Actors: actors,
 		Actions:  postgres.NewActionStore(db, postgres.ActionStoreOptions{Committers: 1}),
-		Feedback: postgres.NewRoutingStore(db), Live: postgres.NewLiveStore(db), Owners: owners, Notifier: n, Config: cfgNow,
+		Feedback: postgres.NewRoutingStore(db), Live: postgres.NewLiveStore(db), Gates: postgres.NewGateStore(db), Owners: owners, Notifier: n, Config: cfgNow,
 		Status: status, Now: time.Now, Log: log, TTI: tti}
 	sm := socketmode.New(api)
-	return &slackSetup{api: api, queue: queue, notifier: n, handlers: h,
+	return &slackSetup{api: api, notifier: n, handlers: h,
 		bot: &bot.Bot{Client: sm, Handler: h, Log: log}}, nil
 }
 
-// start works delivery jobs and connects the bot until ctx ends.
+// start queues what waited for Slack and connects the bot until ctx ends.
 func (s *slackSetup) start(ctx context.Context, actions *postgres.ActionStore, log *slog.Logger) error {
-	if err := s.queue.Start(ctx); err != nil {
-		return err
-	}
 	if n, err := actions.EnqueuePending(ctx); err != nil {
 		return fmt.Errorf("queue pending notifications: %w", err)
 	} else if n > 0 {

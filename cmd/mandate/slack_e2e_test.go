@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +29,11 @@ const e2eAdmin = "e2e-admin"
 
 func startSlackServe(t *testing.T) *slackEnv {
 	t.Helper()
+	return startSlackServeWith(t, "../../examples/quickstart/mandate.yaml")
+}
+
+func startSlackServeWith(t *testing.T, configPath string) *slackEnv {
+	t.Helper()
 	fake := slackfake.New(slackfake.Options{})
 	fake.Start()
 	t.Cleanup(fake.Close)
@@ -38,7 +45,7 @@ func startSlackServe(t *testing.T) *slackEnv {
 	fake.AddChannel("C0DATA", "data")
 	e := &slackEnv{fake: fake, addr: freeAddr(t), logs: newLogLines()}
 	vars := map[string]string{
-		"DATABASE_URL": pgtest.URL(t), "MANDATE_CONFIG": "../../examples/quickstart/mandate.yaml", "MANDATE_LISTEN": e.addr,
+		"DATABASE_URL": pgtest.URL(t), "MANDATE_CONFIG": configPath, "MANDATE_LISTEN": e.addr,
 		"SLACK_BOT_TOKEN": fake.BotToken(), "SLACK_APP_TOKEN": fake.AppToken(), "MANDATE_SLACK_API_URL": fake.URL() + "/api/",
 		"MANDATE_ADMIN_TOKEN": e2eAdmin,
 	}
@@ -463,4 +470,53 @@ func mustDM(t *testing.T, fake *slackfake.Server, user string) string {
 		t.Fatalf("no DM with %s", user)
 	}
 	return dm
+}
+
+// TestSlackGates: a gated action waits; the owner approves it in Slack and the agent's
+// long-poll returns at once; a gate nobody decides expires through its durable timer.
+func TestSlackGates(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"mandate.yaml", "CODEOWNERS", "catalog-info.yaml"} {
+		b, err := os.ReadFile(filepath.Join("../../examples/quickstart", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f == "mandate.yaml" {
+			b = []byte(strings.Replace(string(b), "routing:\n", "routing:\n  gate_timeout: 2s\n", 1))
+		}
+		os.WriteFile(filepath.Join(dir, f), b, 0o644)
+	}
+	e := startSlackServeWith(t, filepath.Join(dir, "mandate.yaml"))
+	ctx := waitCtx(t)
+	charge := `{"type":"payment_charge","summary":"refund order 42","resources":[{"kind":"service","name":"payments-api"}],"environment":"production"}`
+	ans := e.post(t, "/v1/actions", e.token, charge)
+	if ans["next"] != "wait" {
+		t.Fatalf("gated answer: %v", ans)
+	}
+	id := ans["action_id"].(string)
+	msg, err := e.fake.WaitMessage(ctx, func(m slackfake.Message) bool {
+		return m.Channel == "C0PAYMENTS" && strings.Contains(text(m), "refund order 42")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.fake.ClickButton("U0FRANK", msg, "approve"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.fake.WaitEphemeral(ctx, func(m slackfake.Message) bool { return m.Recipient == "U0FRANK" }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.fake.ClickButton("U0BOB", msg, "approve"); err != nil {
+		t.Fatal(err)
+	}
+	g := e.get(t, "/v1/gates/"+id+"?wait=30s", e.token)
+	if g["state"] != "approved" || g["decided_by"] != "bob" {
+		t.Errorf("gate after bob's approval: %v", g)
+	}
+
+	other := e.post(t, "/v1/actions", e.token, strings.Replace(charge, "42", "43", 1))
+	g = e.get(t, "/v1/gates/"+other["action_id"].(string)+"?wait=30s", e.token)
+	if g["state"] != "expired" || g["decided_by"] != nil {
+		t.Errorf("undecided gate after its 2 s timeout: %v", g)
+	}
 }

@@ -39,6 +39,8 @@ type Config struct {
 	Ownership Ownership `yaml:"ownership"`
 	// Routing holds routing rules and watches.
 	Routing Routing `yaml:"routing"`
+	// Escalation holds escalation policies.
+	Escalation Escalation `yaml:"escalation"`
 
 	// Dir is the directory of the config file: relative paths in it (local
 	// CODEOWNERS and catalog files) are read from there.
@@ -125,6 +127,8 @@ type Team struct {
 	GitHub string `yaml:"github"`
 	// PagerDuty names the team's escalation policy and/or schedule.
 	PagerDuty PagerDuty `yaml:"pagerduty"`
+	// Escalation picks an escalation policy per urgency for the team's notifications.
+	Escalation map[string]string `yaml:"escalation"`
 	// Location is Timezone parsed; the org's Location when Timezone is empty.
 	Location *time.Location `yaml:"-"`
 }

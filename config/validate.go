@@ -21,6 +21,7 @@ var sections = []func(*validator){
 	(*validator).checkAgents,
 	(*validator).checkOwnership,
 	(*validator).checkRouting,
+	(*validator).checkEscalation,
 }
 
 // validator checks a decoded Config, fills in defaults, and reports problems

@@ -47,6 +47,8 @@ type Slack struct {
 	Log        *slog.Logger
 	// Delivered, if set, hears each delivery's latency from the action's record.
 	Delivered func(n *mandate.Notification, latency time.Duration)
+	// OnDelivered, if set, is told of each notification posted (escalation starts there).
+	OnDelivered func(ctx context.Context, n *mandate.Notification)
 
 	dms sync.Map // Slack user id -> DM channel id
 }
@@ -119,6 +121,10 @@ func (s *Slack) Deliver(ctx context.Context, id int64, attempt int) error {
 	}
 	if s.Delivered != nil {
 		s.Delivered(n, at.Sub(n.Action.RecordedAt))
+	}
+	if s.OnDelivered != nil {
+		n.State, n.Channel, n.TS, n.Delivered = "delivered", channel, ts, &at
+		s.OnDelivered(ctx, n)
 	}
 	return nil
 }
@@ -209,21 +215,55 @@ func (s *Slack) channelFor(ctx context.Context, n *mandate.Notification) (string
 		}
 		return t.SlackChannel, nil
 	case mandate.TargetPerson:
-		p, ok := cfg.Person(n.TargetID)
-		if !ok || p.Slack == "" {
-			return "", errNoChannel{fmt.Sprintf("person %q has no slack id in mandate.yaml", n.TargetID)}
-		}
-		if ch, ok := s.dms.Load(p.Slack); ok {
-			return ch.(string), nil
-		}
-		ch, _, _, err := s.API.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{p.Slack}, ReturnIM: true})
-		if err != nil {
-			return "", err
-		}
-		s.dms.Store(p.Slack, ch.ID)
-		return ch.ID, nil
+		return s.dmChannel(ctx, cfg, n.TargetID)
 	}
 	return "", errNoChannel{fmt.Sprintf("%s targets are not delivered to Slack", n.TargetKind)}
+}
+
+// dmChannel opens (once) the direct-message channel with a config person.
+func (s *Slack) dmChannel(ctx context.Context, cfg *config.Config, person string) (string, error) {
+	p, ok := cfg.Person(person)
+	if !ok || p.Slack == "" {
+		return "", errNoChannel{fmt.Sprintf("person %q has no slack id in mandate.yaml", person)}
+	}
+	if ch, ok := s.dms.Load(p.Slack); ok {
+		return ch.(string), nil
+	}
+	ch, _, _, err := s.API.OpenConversationContext(ctx, &slack.OpenConversationParameters{Users: []string{p.Slack}, ReturnIM: true})
+	if err != nil {
+		return "", err
+	}
+	s.dms.Store(p.Slack, ch.ID)
+	return ch.ID, nil
+}
+
+// DM sends text to a config person by direct message.
+func (s *Slack) DM(ctx context.Context, person, text string) error {
+	ch, err := s.dmChannel(ctx, s.Config(), person)
+	if err != nil {
+		return err
+	}
+	_, _, err = s.API.PostMessageContext(ctx, ch, slack.MsgOptionText(text, false))
+	return err
+}
+
+// TeamChannel posts text in a team's channel.
+func (s *Slack) TeamChannel(ctx context.Context, team, text string) error {
+	t, ok := s.Config().Team(team)
+	if !ok || t.SlackChannel == "" {
+		return errNoChannel{fmt.Sprintf("team %q has no slack_channel in mandate.yaml", team)}
+	}
+	_, _, err := s.API.PostMessageContext(ctx, t.SlackChannel, slack.MsgOptionText(text, false))
+	return err
+}
+
+// Thread posts text in the thread of a delivered notification's message.
+func (s *Slack) Thread(ctx context.Context, n *mandate.Notification, text string) error {
+	if n.Channel == "" || n.TS == "" {
+		return nil
+	}
+	_, _, err := s.API.PostMessageContext(ctx, n.Channel, slack.MsgOptionTS(n.TS), slack.MsgOptionText(text, false))
+	return err
 }
 
 // View builds the message's view model from the notification and the config in force.

@@ -19,6 +19,7 @@ import (
 	"github.com/mandatehq/mandate"
 	"github.com/mandatehq/mandate/blocks"
 	"github.com/mandatehq/mandate/config"
+	"github.com/mandatehq/mandate/escalation"
 	"github.com/mandatehq/mandate/ingest"
 	"github.com/mandatehq/mandate/ownership"
 	"github.com/mandatehq/mandate/postgres"
@@ -107,10 +108,21 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 		jobs[postgres.JobDeliver] = sl.notifier.Deliver
 		slackStatus = sl.status
 	}
-	// Durable jobs (River on Postgres): notification deliveries and gate expiries.
+	// Durable jobs (River on Postgres): notification deliveries, escalation steps and gate
+	// expiries.
+	var escalator *escalation.Escalator
+	if sl != nil {
+		escalator = &escalation.Escalator{Notifications: postgres.NewDeliveryStore(db), Messenger: sl.notifier,
+			Config: current.get, Owners: owners, Now: time.Now, Log: log}
+		jobs[postgres.JobEscalate] = escalator.Run
+	}
 	queue, err := postgres.NewQueue(db, postgres.QueueOptions{Logger: log, Handlers: jobs})
 	if err != nil {
 		return err
+	}
+	if escalator != nil {
+		escalator.Store = postgres.NewEscalationStore(db, queue)
+		sl.notifier.OnDelivered = func(ctx context.Context, n *mandate.Notification) { escalator.Begin(ctx, n) }
 	}
 	actions = postgres.NewActionStore(db, postgres.ActionStoreOptions{Queue: queue, Deliver: slackOn,
 		GateTimeout: cfg.Routing.GateTimeout.Duration})

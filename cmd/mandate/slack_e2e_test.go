@@ -472,9 +472,10 @@ func mustDM(t *testing.T, fake *slackfake.Server, user string) string {
 	return dm
 }
 
-// TestSlackGates: a gated action waits; the owner approves it in Slack and the agent's
-// long-poll returns at once; a gate nobody decides expires through its durable timer.
-func TestSlackGates(t *testing.T) {
+// quickstartWith copies the quickstart config (and its CODEOWNERS and catalog) to a
+// temporary directory with edit applied to mandate.yaml, and returns its path.
+func quickstartWith(t *testing.T, edit func(string) string) string {
+	t.Helper()
 	dir := t.TempDir()
 	for _, f := range []string{"mandate.yaml", "CODEOWNERS", "catalog-info.yaml"} {
 		b, err := os.ReadFile(filepath.Join("../../examples/quickstart", f))
@@ -482,11 +483,63 @@ func TestSlackGates(t *testing.T) {
 			t.Fatal(err)
 		}
 		if f == "mandate.yaml" {
-			b = []byte(strings.Replace(string(b), "routing:\n", "routing:\n  gate_timeout: 2s\n", 1))
+			b = []byte(edit(string(b)))
 		}
 		os.WriteFile(filepath.Join(dir, f), b, 0o644)
 	}
-	e := startSlackServeWith(t, filepath.Join(dir, "mandate.yaml"))
+	return filepath.Join(dir, "mandate.yaml")
+}
+
+// TestSlackEscalation: with nobody answering, the chain tells the team lead, then the
+// admin, then records no response; an answer stops a chain.
+func TestSlackEscalation(t *testing.T) {
+	e := startSlackServeWith(t, quickstartWith(t, func(s string) string {
+		return s + "\nescalation:\n  policies:\n    - name: fast\n      steps:\n        - {notify: team_lead, after: 1s}\n        - {notify: admin, after: 2s}\n  by_urgency: {critical: fast, high: fast}\n"
+	}))
+	ctx := waitCtx(t)
+	e.post(t, "/v1/actions", e.token, deployAction)
+	msg, err := e.fake.WaitMessage(ctx, func(m slackfake.Message) bool { return m.Channel == "C0PAYMENTS" && m.ThreadTS == "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"escalated to <@U0BOB> (team_lead)", "escalated to <@U0ERIN> (admin)", "No response after"} {
+		if _, err := e.fake.WaitMessage(ctx, func(m slackfake.Message) bool { return m.ThreadTS == msg.TS && strings.Contains(m.Text, want) }); err != nil {
+			t.Fatalf("thread lacks %q: %v", want, err)
+		}
+	}
+	if _, err := e.fake.WaitMessage(ctx, func(m slackfake.Message) bool {
+		return strings.HasPrefix(m.Channel, "D") && strings.Contains(m.Text, "Escalated to you")
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("AnswerStopsTheChain", func(t *testing.T) {
+		answered := e.logs.count("escalation stopped: someone answered")
+		e.post(t, "/v1/actions", e.token, strings.ReplaceAll(deployAction, "payments-api", "payments-worker"))
+		second, err := e.fake.WaitMessage(ctx, func(m slackfake.Message) bool {
+			return m.Channel == "C0PAYMENTS" && m.ThreadTS == "" && strings.Contains(m.Text+string(m.Blocks), "payments-worker")
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.fake.ClickButton("U0ALICE", second, "acknowledge"); err != nil {
+			t.Fatal(err)
+		}
+		e.logs.waitFor(t, "escalation stopped: someone answered", answered+1)
+		for _, m := range e.fake.Messages("C0PAYMENTS") {
+			if m.ThreadTS == second.TS && strings.Contains(m.Text, "escalated to") {
+				t.Errorf("escalated after the answer: %s", m.Text)
+			}
+		}
+	})
+}
+
+// TestSlackGates: a gated action waits; the owner approves it in Slack and the agent's
+// long-poll returns at once; a gate nobody decides expires through its durable timer.
+func TestSlackGates(t *testing.T) {
+	e := startSlackServeWith(t, quickstartWith(t, func(s string) string {
+		return strings.Replace(s, "routing:\n", "routing:\n  gate_timeout: 2s\n", 1)
+	}))
 	ctx := waitCtx(t)
 	charge := `{"type":"payment_charge","summary":"refund order 42","resources":[{"kind":"service","name":"payments-api"}],"environment":"production"}`
 	ans := e.post(t, "/v1/actions", e.token, charge)

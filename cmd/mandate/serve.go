@@ -21,6 +21,7 @@ import (
 	"github.com/mandatehq/mandate/config"
 	"github.com/mandatehq/mandate/escalation"
 	"github.com/mandatehq/mandate/ingest"
+	"github.com/mandatehq/mandate/notify"
 	"github.com/mandatehq/mandate/ownership"
 	"github.com/mandatehq/mandate/postgres"
 	"github.com/mandatehq/mandate/routing"
@@ -100,7 +101,13 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 	var sl *slackSetup
 	slackStatus := func() string { return "not configured" }
 	gates := postgres.NewGateStore(db)
-	jobs := map[postgres.JobKind]postgres.Handler{postgres.JobExpireGate: expireGate(gates, log)}
+	// PagerDuty Events API v2, when a routing key is set: expired gates and escalations
+	// that exhaust Slack page someone.
+	var pd *notify.PagerDuty
+	if key := env.getenv("PAGERDUTY_ROUTING_KEY"); key != "" {
+		pd = &notify.PagerDuty{RoutingKey: key, Endpoint: env.getenv("MANDATE_PAGERDUTY_EVENTS_URL")}
+	}
+	jobs := map[postgres.JobKind]postgres.Handler{postgres.JobExpireGate: expireGate(gates, func() *postgres.ActionStore { return actions }, pd, log)}
 	if slackOn {
 		if sl, err = newSlack(ctx, botToken, appToken, apiURL, db, current.get, owners, log, registry, status); err != nil {
 			return err
@@ -114,6 +121,9 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 	if sl != nil {
 		escalator = &escalation.Escalator{Notifications: postgres.NewDeliveryStore(db), Messenger: sl.notifier,
 			Config: current.get, Owners: owners, Now: time.Now, Log: log}
+		if pd != nil {
+			escalator.PagerDuty = pd.EscalateToPagerDuty
+		}
 		jobs[postgres.JobEscalate] = escalator.Run
 	}
 	queue, err := postgres.NewQueue(db, postgres.QueueOptions{Logger: log, Handlers: jobs})
@@ -254,7 +264,7 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 
 // expireGate is the gate-expiry job: a gate nobody decided in time expires (never
 // approved by default) and its action is blocked.
-func expireGate(gates *postgres.GateStore, log *slog.Logger) postgres.Handler {
+func expireGate(gates *postgres.GateStore, actions func() *postgres.ActionStore, pd *notify.PagerDuty, log *slog.Logger) postgres.Handler {
 	return func(ctx context.Context, key int64, attempt int) error {
 		g, changed, due, err := gates.ExpireByKey(ctx, key, time.Now())
 		switch {
@@ -264,8 +274,28 @@ func expireGate(gates *postgres.GateStore, log *slog.Logger) postgres.Handler {
 			return err
 		case !due:
 			return postgres.RetryAfter{D: time.Until(g.ExpiresAt)}
-		case changed:
+		case !changed && attempt == 1:
+			return nil // decided in time
+		}
+		if changed {
 			log.Warn("gate expired: nobody decided in time, the action is blocked", "gate", g.ID)
+		}
+		if pd == nil || g.State != mandate.GateExpired {
+			return nil
+		}
+		// Page someone; a retry after a failed page finds the gate expired already.
+		a, err := actions().Get(ctx, g.ActionID)
+		if err != nil {
+			return err
+		}
+		if err := pd.GateExpired(ctx, a); err != nil {
+			if d, ok := notify.RetryAfter(err); ok {
+				return postgres.RetryAfter{D: d}
+			}
+			if !notify.Retryable(err) {
+				return postgres.Permanent{Err: err}
+			}
+			return err
 		}
 		return nil
 	}

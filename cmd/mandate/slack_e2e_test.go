@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,7 +33,7 @@ func startSlackServe(t *testing.T) *slackEnv {
 	return startSlackServeWith(t, "../../examples/quickstart/mandate.yaml")
 }
 
-func startSlackServeWith(t *testing.T, configPath string) *slackEnv {
+func startSlackServeWith(t *testing.T, configPath string, extra ...string) *slackEnv {
 	t.Helper()
 	fake := slackfake.New(slackfake.Options{})
 	fake.Start()
@@ -48,6 +49,9 @@ func startSlackServeWith(t *testing.T, configPath string) *slackEnv {
 		"DATABASE_URL": pgtest.URL(t), "MANDATE_CONFIG": configPath, "MANDATE_LISTEN": e.addr,
 		"SLACK_BOT_TOKEN": fake.BotToken(), "SLACK_APP_TOKEN": fake.AppToken(), "MANDATE_SLACK_API_URL": fake.URL() + "/api/",
 		"MANDATE_ADMIN_TOKEN": e2eAdmin,
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		vars[extra[i]] = extra[i+1]
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
@@ -537,9 +541,19 @@ func TestSlackEscalation(t *testing.T) {
 // TestSlackGates: a gated action waits; the owner approves it in Slack and the agent's
 // long-poll returns at once; a gate nobody decides expires through its durable timer.
 func TestSlackGates(t *testing.T) {
+	// A PagerDuty Events API v2 endpoint that records what it is sent.
+	paged := make(chan map[string]any, 10)
+	pdServer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev map[string]any
+		json.NewDecoder(r.Body).Decode(&ev)
+		paged <- ev
+		w.WriteHeader(http.StatusAccepted)
+		io.WriteString(w, `{"status":"success","message":"Event processed","dedup_key":"x"}`)
+	}))
+	t.Cleanup(pdServer.Close)
 	e := startSlackServeWith(t, quickstartWith(t, func(s string) string {
 		return strings.Replace(s, "routing:\n", "routing:\n  gate_timeout: 2s\n", 1)
-	}))
+	}), "PAGERDUTY_ROUTING_KEY", "R0UTINGKEY1234", "MANDATE_PAGERDUTY_EVENTS_URL", pdServer.URL)
 	ctx := waitCtx(t)
 	charge := `{"type":"payment_charge","summary":"refund order 42","resources":[{"kind":"service","name":"payments-api"}],"environment":"production"}`
 	ans := e.post(t, "/v1/actions", e.token, charge)
@@ -571,5 +585,16 @@ func TestSlackGates(t *testing.T) {
 	g = e.get(t, "/v1/gates/"+other["action_id"].(string)+"?wait=30s", e.token)
 	if g["state"] != "expired" || g["decided_by"] != nil {
 		t.Errorf("undecided gate after its 2 s timeout: %v", g)
+	}
+	select {
+	case ev := <-paged:
+		payload, _ := ev["payload"].(map[string]any)
+		details, _ := payload["custom_details"].(map[string]any)
+		if ev["event_action"] != "trigger" || ev["dedup_key"] != "mandate-gate-"+other["action_id"].(string) ||
+			payload["source"] != "mandate" || details["action_id"] != other["action_id"] {
+			t.Errorf("PagerDuty event for the expired gate: %v", ev)
+		}
+	case <-ctx.Done():
+		t.Fatal("an expired gate paged nobody")
 	}
 }

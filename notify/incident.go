@@ -1,0 +1,40 @@
+package notify
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/mandatehq/mandate"
+)
+
+// IncidentFor describes an action for PagerDuty: what the agent did, what it touched and
+// how to recover, under the given dedup key.
+func IncidentFor(a *mandate.Action, dedupKey, summary string) Incident {
+	in := Incident{DedupKey: dedupKey, Summary: summary, Severity: "critical", Component: a.ActorID,
+		Group: a.Environment, Class: a.Type, ActionID: a.ID, Timestamp: a.OccurredAt}
+	if a.Decision.Urgency != mandate.UrgencyCritical {
+		in.Severity = "error"
+	}
+	for _, r := range a.Resources {
+		in.AffectedServices = append(in.AffectedServices, r.Key())
+	}
+	if rec, ok := Recoveries[a.Type]; ok {
+		in.SuggestedRecovery = rec.Path
+	}
+	return in
+}
+
+// EscalateToPagerDuty triggers a PagerDuty incident for a notification nobody answered in
+// Slack; the dedup key is per notification.
+func (p *PagerDuty) EscalateToPagerDuty(ctx context.Context, n *mandate.Notification) error {
+	a := n.Action
+	return p.Trigger(ctx, IncidentFor(a, fmt.Sprintf("mandate-notification-%d", n.ID),
+		fmt.Sprintf("No response in Slack: %s %s %s", a.ActorID, a.Type, a.Summary)))
+}
+
+// GateExpired triggers a PagerDuty incident for a gate nobody decided in time; the dedup
+// key is per gate.
+func (p *PagerDuty) GateExpired(ctx context.Context, a *mandate.Action) error {
+	return p.Trigger(ctx, IncidentFor(a, "mandate-gate-"+a.ID,
+		fmt.Sprintf("Gate expired, action blocked: %s waited for approval of %s %s", a.ActorID, a.Type, a.Summary)))
+}

@@ -92,8 +92,10 @@ func (e *slackEnv) post(t *testing.T, path, token, body string) map[string]any {
 	return m
 }
 
+// waitCtx bounds a test's waits: a failure stops the test instead of hanging it. It is a
+// limit, not a budget (escalation steps wait on River's 5 s scheduler ticks).
 func waitCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }

@@ -49,33 +49,13 @@ func (s *Server) gate(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), wait)
-	defer cancel()
-	for {
-		changed := s.gateHub.wait(id)
-		g, err := s.Gates.Get(r.Context(), id)
+	s.longPoll(w, r, s.gateHub, id, wait, func(ctx context.Context) (any, bool, error) {
+		g, err := s.Gates.Get(ctx, id)
 		if err != nil {
-			s.writeError(w, r, err)
-			return
+			return nil, false, err
 		}
-		if g.State != mandate.GatePending || ctx.Err() != nil {
-			writeJSON(w, http.StatusOK, g)
-			return
-		}
-		if s.gateHub.waiting != nil {
-			s.gateHub.waiting(id)
-		}
-		timer := time.NewTimer(recheck)
-		select {
-		case <-changed:
-		case <-ctx.Done():
-		case <-timer.C:
-		}
-		timer.Stop()
-		if r.Context().Err() != nil {
-			return
-		}
-	}
+		return g, g.State != mandate.GatePending, nil
+	})
 }
 
 // decideGate answers POST /v1/gates/{id}/approve and /deny (admin token; body

@@ -96,25 +96,39 @@ func (s *Server) agentState(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, &mandate.Error{Code: mandate.EINVALID, Message: "invalid query parameters", Fields: fe})
 		return
 	}
+	s.longPoll(w, r, s.hub, id, wait, func(ctx context.Context) (any, bool, error) {
+		actor, err := s.Actors.Actor(ctx, id)
+		if err != nil {
+			return nil, false, err
+		}
+		return struct {
+			Agent string             `json:"agent"`
+			State mandate.AgentState `json:"state"`
+		}{id, actor.State}, known < 0 || actor.State.Version != known, nil
+	})
+}
+
+// longPoll answers with what read returns as soon as read says it is done, or with the
+// latest value once wait runs out. It re-reads whenever hub is notified for id, and every
+// recheck in case a notification was lost while the listener reconnected.
+func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, hub *stateHub, id string, wait time.Duration,
+	read func(ctx context.Context) (v any, done bool, err error)) {
 	ctx, cancel := context.WithTimeout(r.Context(), wait)
 	defer cancel()
 	for {
 		// Subscribe before reading, so a change between the read and the wait is not lost.
-		changed := s.hub.wait(id)
-		actor, err := s.Actors.Actor(r.Context(), id)
+		changed := hub.wait(id)
+		v, done, err := read(r.Context())
 		if err != nil {
 			s.writeError(w, r, err)
 			return
 		}
-		if known < 0 || actor.State.Version != known || ctx.Err() != nil {
-			writeJSON(w, http.StatusOK, struct {
-				Agent string             `json:"agent"`
-				State mandate.AgentState `json:"state"`
-			}{id, actor.State})
+		if done || ctx.Err() != nil {
+			writeJSON(w, http.StatusOK, v)
 			return
 		}
-		if s.hub.waiting != nil {
-			s.hub.waiting(id)
+		if hub.waiting != nil {
+			hub.waiting(id)
 		}
 		timer := time.NewTimer(recheck)
 		select {

@@ -1,15 +1,12 @@
 package config
 
 import (
-	"bytes"
 	"encoding"
 	"fmt"
+	"github.com/mandatehq/mandate/yamlerr"
 	"reflect"
-	"regexp"
-	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -366,90 +363,14 @@ func structFields(t reflect.Type) map[string]int {
 	return out
 }
 
-var (
-	yamlLineRE   = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-	unknownAnchr = regexp.MustCompile(`^(?:yaml: )?unknown anchor '(.*)' referenced$`)
-)
-
-// parserProblems are the messages of yaml.v3's parser (as opposed to its
-// scanner). For these, yaml.v3 v3.0.6 prints a 0-based line (scanner
-// errors are 1-based), and prints no line at all when the problem is on the
-// first line. The tests pin the lines, so an upstream fix will show up.
-var parserProblems = []string{
-	"did not find expected ',' or ']'",
-	"did not find expected ',' or '}'",
-	"did not find expected '-' indicator",
-	"did not find expected <document start>",
-	"did not find expected <stream-start>",
-	"did not find expected key",
-	"did not find expected node content",
-	"found duplicate %TAG directive",
-	"found duplicate %YAML directive",
-	"found incompatible YAML document",
-	"found undefined tag handle",
-}
-
 // syntaxError turns a yaml.v3 parse error into a line and message, correcting
 // the line where yaml.v3 gets it wrong.
 func syntaxError(err error, data []byte) (int, string) {
-	line, msg := parseYAMLError(err)
-	if slices.Contains(parserProblems, msg) {
-		return line + 1, msg
-	}
-	if m := unknownAnchr.FindStringSubmatch(msg); m != nil {
-		// yaml.v3 gives no position; the first use of the alias is it.
-		if i := bytes.Index(data, []byte("*"+m[1])); i >= 0 {
-			line = bytes.Count(data[:i], []byte("\n")) + 1
-		}
-		return line, fmt.Sprintf("unknown anchor %q (aliases must follow their &anchor)", m[1])
-	}
-	if line == 0 {
-		// Reader errors (bad UTF-8, control characters) carry only a byte
-		// offset, which yaml.v3 drops; find the offending character.
-		line = firstUnprintableLine(data)
+	line, msg, anchor := yamlerr.Locate(err, data)
+	if anchor != "" {
+		return line, fmt.Sprintf("unknown anchor %q (aliases must follow their &anchor)", anchor)
 	}
 	return line, msg
-}
-
-// firstUnprintableLine returns the line of the first byte sequence YAML
-// rejects (invalid UTF-8 or a character outside YAML's printable set), or 0.
-func firstUnprintableLine(data []byte) int {
-	line := 1
-	for i := 0; i < len(data); {
-		r, size := utf8.DecodeRune(data[i:])
-		if r == utf8.RuneError && size <= 1 || !yamlPrintable(r, i == 0) {
-			return line
-		}
-		if r == '\n' {
-			line++
-		}
-		i += size
-	}
-	return 0
-}
-
-// yamlPrintable mirrors the YAML 1.2 c-printable production.
-func yamlPrintable(r rune, atStart bool) bool {
-	switch {
-	case r == '\t' || r == '\n' || r == '\r' || r == 0x85:
-		return true
-	case r == 0xFEFF:
-		return atStart // a byte order mark only at the start
-	case r >= 0x20 && r <= 0x7E, r >= 0xA0 && r <= 0xD7FF, r >= 0xE000 && r <= 0xFFFD, r >= 0x10000 && r <= 0x10FFFF:
-		return true
-	}
-	return false
-}
-
-// parseYAMLError splits a yaml.v3 error ("yaml: line 3: did not find expected
-// key") into its line and message. Errors without a line get line 0.
-func parseYAMLError(err error) (int, string) {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return line, m[2]
-	}
-	return 0, msg
 }
 
 // cleanYAMLError strips yaml.v3's prefixes from an error returned by a
@@ -458,11 +379,11 @@ func cleanYAMLError(err error) string {
 	if te, ok := err.(*yaml.TypeError); ok {
 		msgs := make([]string, len(te.Errors))
 		for i, e := range te.Errors {
-			_, msgs[i] = parseYAMLError(fmt.Errorf("%s", e))
+			_, msgs[i] = yamlerr.Split(fmt.Errorf("%s", e))
 		}
 		return strings.Join(msgs, "; ")
 	}
-	_, msg := parseYAMLError(err)
+	_, msg := yamlerr.Split(err)
 	return msg
 }
 

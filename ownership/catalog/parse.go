@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/mandatehq/mandate/yamlerr"
 	"io"
-	"regexp"
-	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -162,78 +160,11 @@ func parseChunk(file string, c chunk) (entities []Entity, err error) {
 	}
 }
 
-var (
-	yamlLineRE    = regexp.MustCompile(`^line (\d+): (.*)$`)
-	unknownAnchor = regexp.MustCompile(`^unknown anchor '(.*)' referenced$`)
-)
-
-// parserProblems are yaml.v3's parser messages (as opposed to its scanner's).
-// For these yaml.v3 v3.0.6 prints a 0-based line, and none at all for the
-// first line; the tests pin the corrected lines.
-var parserProblems = []string{
-	"did not find expected ',' or ']'",
-	"did not find expected ',' or '}'",
-	"did not find expected '-' indicator",
-	"did not find expected <document start>",
-	"did not find expected key",
-	"did not find expected node content",
-	"found duplicate %TAG directive",
-	"found duplicate %YAML directive",
-	"found incompatible YAML document",
-	"found undefined tag handle",
-}
-
 // syntaxError turns a yaml.v3 error into a line within text and a message.
 func syntaxError(err error, text []byte) (int, string) {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	line := 0
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-	}
-	if slices.Contains(parserProblems, msg) {
-		return line + 1, msg
-	}
-	if m := unknownAnchor.FindStringSubmatch(msg); m != nil {
-		// yaml.v3 gives no position; the first use of the alias is it.
-		if i := bytes.Index(text, []byte("*"+m[1])); i >= 0 {
-			line = bytes.Count(text[:i], []byte("\n")) + 1
-		}
-		return line, fmt.Sprintf("unknown anchor %q (an alias must follow its &anchor in the same document)", m[1])
-	}
-	if line == 0 {
-		// Reader errors (bad UTF-8, control characters) carry no line.
-		line = firstUnprintableLine(text)
+	line, msg, anchor := yamlerr.Locate(err, text)
+	if anchor != "" {
+		return line, fmt.Sprintf("unknown anchor %q (an alias must follow its &anchor in the same document)", anchor)
 	}
 	return line, msg
-}
-
-// firstUnprintableLine returns the line of the first character YAML rejects
-// (invalid UTF-8 or outside YAML's printable set), or 0.
-func firstUnprintableLine(data []byte) int {
-	line := 1
-	for i := 0; i < len(data); {
-		r, size := utf8.DecodeRune(data[i:])
-		if r == utf8.RuneError && size <= 1 || !yamlPrintable(r, i == 0) {
-			return line
-		}
-		if r == '\n' {
-			line++
-		}
-		i += size
-	}
-	return 0
-}
-
-// yamlPrintable mirrors YAML 1.2's c-printable production.
-func yamlPrintable(r rune, atStart bool) bool {
-	switch {
-	case r == '\t' || r == '\n' || r == '\r' || r == 0x85:
-		return true
-	case r == 0xFEFF:
-		return atStart
-	case r >= 0x20 && r <= 0x7E, r >= 0xA0 && r <= 0xD7FF, r >= 0xE000 && r <= 0xFFFD, r >= 0x10000 && r <= 0x10FFFF:
-		return true
-	}
-	return false
 }

@@ -25,6 +25,10 @@ type Routing struct {
 	// GateTimeout is how long a gated action waits for a decision before its gate
 	// expires (never approved by default). Default 15 m.
 	GateTimeout Duration `yaml:"gate_timeout"`
+	// AutoPause, opt-in, pauses an agent after Max failed actions within Window. Mandate
+	// never rolls back, deletes or overrides a human decision by itself; pausing an agent
+	// that keeps failing is the one automatic act it takes.
+	AutoPause RateLimit `yaml:"auto_pause"`
 }
 
 // RateLimit is a count within a time window.
@@ -117,6 +121,12 @@ func (v *validator) checkRouting() {
 	}
 	if r.GateTimeout.Duration == 0 {
 		r.GateTimeout.Duration = DefaultGateTimeout
+	}
+	if r.AutoPause.Max < 0 {
+		v.pathf("routing.auto_pause.max", "must be positive, not %d", r.AutoPause.Max)
+	}
+	if r.AutoPause.Max > 0 && r.AutoPause.Window.Duration == 0 {
+		r.AutoPause.Window.Duration = time.Hour
 	}
 	if r.Rate.Max < 0 {
 		v.pathf("routing.rate.max", "must be positive, not %d", r.Rate.Max)

@@ -291,8 +291,22 @@ func (s *Server) postResult(w http.ResponseWriter, r *http.Request) {
 		if obs, ok := pol.router.(mandate.ResultObserver); ok {
 			obs.ObserveResult(a.ActorID, status, s.Now())
 		}
+		if ap, ok := pol.router.(autoPauser); ok && status == mandate.StatusFailed {
+			if reason, pause := ap.AutoPause(a.ActorID, s.Now()); pause {
+				if _, changed, err := s.Actors.SetPaused(r.Context(), a.ActorID, true, "mandate", reason); err != nil {
+					s.log.Error("auto-pause failed", "actor", a.ActorID, "err", err)
+				} else if changed {
+					s.log.Warn("agent auto-paused", "actor", a.ActorID, "reason", reason)
+				}
+			}
+		}
 	}
 	writeJSON(w, http.StatusOK, a)
+}
+
+// autoPauser is a router that may ask to pause an agent that keeps failing.
+type autoPauser interface {
+	AutoPause(actor string, now time.Time) (string, bool)
 }
 
 // decodeStrict decodes a small JSON body, refusing unknown fields.

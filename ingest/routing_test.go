@@ -124,3 +124,24 @@ func TestRoutingThroughPostActions(t *testing.T) {
 		}
 	})
 }
+
+// TestAutoPause: with routing.auto_pause (3 failures in 1 h in the quickstart), the third
+// failed result pauses the agent, and its next action is halted.
+func TestAutoPause(t *testing.T) {
+	e := newTestEnv(t)
+	for i := range 3 {
+		id := e.post(t, "/v1/actions", e.reviewer, fmt.Sprintf(`{"type":"code_change","summary":"try %d","resources":[{"kind":"file","repo":"acme/api","path":"a.go"}]}`, i)).json(t)["action_id"].(string)
+		if r := e.post(t, "/v1/actions/"+id+"/result", e.reviewer, `{"status":"failed","error":"tests failed"}`); r.status != 200 {
+			t.Fatalf("result: %d %s", r.status, r.body)
+		}
+	}
+	r := e.post(t, "/v1/actions", e.reviewer, `{"type":"code_change","summary":"again","resources":[{"kind":"file","repo":"acme/api","path":"a.go"}]}`).json(t)
+	halt, _ := r["halt"].(map[string]any)
+	if r["next"] != "halt" || halt["paused_by"] != "mandate" || !strings.Contains(fmt.Sprint(halt["reason"]), "3 failed actions") {
+		t.Errorf("after 3 failures: %v", r)
+	}
+	// The deployer, which did not fail, is not paused.
+	if r := e.post(t, "/v1/actions", e.deployer, deployBody).json(t); r["next"] != "proceed" {
+		t.Errorf("deployer: %v", r)
+	}
+}

@@ -92,6 +92,19 @@ func (r *Router) ObserveResult(actor string, status mandate.ActionStatus, at tim
 	r.opt.Tracker.ObserveResult(actor, status, at)
 }
 
+// AutoPause says whether routing.auto_pause asks to pause actor now, and why: it failed
+// max times within the window. Off unless configured.
+func (r *Router) AutoPause(actor string, now time.Time) (string, bool) {
+	ap := r.cfg.Routing.AutoPause
+	if ap.Max <= 0 {
+		return "", false
+	}
+	if n := r.opt.Tracker.Failures(actor, now.Add(-ap.Window.Duration)); n >= ap.Max {
+		return fmt.Sprintf("auto-paused: %d failed actions in %s (routing.auto_pause)", n, ap.Window.Duration), true
+	}
+	return "", false
+}
+
 // readOnlyTypes are auto_execute by default: they change nothing.
 var readOnlyTypes = []string{"read", "list", "get", "search"}
 

@@ -123,9 +123,13 @@ func (s *DeliveryStore) Intervene(ctx context.Context, iv mandate.Intervention) 
 			return nil
 		}
 		var ms *int64
+		// A response can be recorded before the delivery is (a press within milliseconds
+		// of the post, before the post's answer was stored): it counts as the first
+		// response, with a TTI of zero.
 		err := tx.QueryRow(ctx, `UPDATE notifications SET first_response_at = $2, response_kind = $3,
-			tti_ms = (extract(epoch FROM ($2 - delivered_at)) * 1000)::bigint
-			WHERE id = $1 AND first_response_at IS NULL AND delivered_at IS NOT NULL RETURNING tti_ms`, iv.NotificationID, iv.At, iv.Kind).Scan(&ms)
+			tti_ms = CASE WHEN delivered_at IS NULL THEN 0
+			              ELSE greatest(0, (extract(epoch FROM ($2 - delivered_at)) * 1000)::bigint) END
+			WHERE id = $1 AND first_response_at IS NULL RETURNING tti_ms`, iv.NotificationID, iv.At, iv.Kind).Scan(&ms)
 		if errNoRows(err) {
 			return nil
 		}

@@ -54,7 +54,7 @@ func (s *EscalationStore) Start(ctx context.Context, notificationID int64, actio
 func (s *EscalationStore) Get(ctx context.Context, notificationID int64) (*Escalation, error) {
 	var e Escalation
 	err := s.db.pool.QueryRow(ctx, `SELECT e.notification_id, e.action_id::text, e.policy, e.step, e.state, e.started_at,
-			EXISTS (SELECT 1 FROM notifications n WHERE n.action_id = e.action_id AND n.first_response_at IS NOT NULL)
+			EXISTS (SELECT 1 FROM interventions i WHERE i.action_id = e.action_id AND i.allowed)
 		FROM escalations e WHERE e.notification_id = $1`, notificationID).
 		Scan(&e.NotificationID, &e.ActionID, &e.Policy, &e.Step, &e.State, &e.StartedAt, &e.Responded)
 	if errNoRows(err) {

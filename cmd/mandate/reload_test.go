@@ -55,8 +55,8 @@ func (l *logLines) waitFor(t *testing.T, want string, n int) {
 		}
 		select {
 		case <-l.added:
-		case <-time.After(30 * time.Second):
-			t.Fatalf("no %q in the log after 30s:\n%s", want, l.buf.String())
+		case <-time.After(90 * time.Second): // a bound on a hung test, not a budget
+			t.Fatalf("no %q in the log after 90s:\n%s", want, l.buf.String())
 		}
 	}
 }

@@ -196,7 +196,8 @@ func (d *demo) run(ctx context.Context) error {
 
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	fmt.Fprintf(d.env.stdout, "Mandate demo: %s, %d agents, %d teams (%s)\nstarting mandate serve on %s with an in-process Slack stand-in…\n",
+	// Through the printer, which serialises with the Slack transcript's goroutine.
+	d.out.say("Mandate demo: %s, %d agents, %d teams (%s)\nstarting mandate serve on %s with an in-process Slack stand-in…",
 		d.cfg.Org.Name, len(d.cfg.Agents), len(d.cfg.Teams), d.configPath, addr)
 	startCtx, startCancel := context.WithTimeout(ctx, demoWait)
 	defer startCancel()

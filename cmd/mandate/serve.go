@@ -212,7 +212,12 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 			return fmt.Errorf("slack: %w", err)
 		}
 	}
-	go reloadOnHUP(ctx, log, *configPath, func(cfg *config.Config) error {
+	// Registered before serving starts, so a SIGHUP right after the "serving" line is a
+	// reload, not the default action (exit).
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go reloadOnHUP(ctx, log, hup, *configPath, func(cfg *config.Config) error {
 		router, err := newRouter(cfg)
 		if err != nil {
 			return err
@@ -326,10 +331,7 @@ func openMigratedURL(ctx context.Context, url string, log *slog.Logger) (*postgr
 
 // reloadOnHUP reloads the config on every SIGHUP until ctx ends. A config that fails to
 // load is logged and the running one kept.
-func reloadOnHUP(ctx context.Context, log *slog.Logger, path string, apply func(*config.Config) error) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
+func reloadOnHUP(ctx context.Context, log *slog.Logger, hup <-chan os.Signal, path string, apply func(*config.Config) error) {
 	for {
 		select {
 		case <-ctx.Done():

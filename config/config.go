@@ -68,6 +68,10 @@ type Org struct {
 	// ReviewDeadline is how long a flagged action waits for a human before
 	// it escalates. Default DefaultReviewDeadline.
 	ReviewDeadline Duration `yaml:"review_deadline"`
+	// HeartbeatURL, when set, is pinged (POST) every HeartbeatEvery by every running
+	// server: a dead-man's switch, so an outside monitor notices Mandate's silence.
+	HeartbeatURL   string   `yaml:"heartbeat_url"`
+	HeartbeatEvery Duration `yaml:"heartbeat_every"` // default 1 m
 }
 
 // DefaultReviewDeadline is Org.ReviewDeadline when the file does not set it.

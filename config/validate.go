@@ -88,6 +88,12 @@ func (v *validator) checkOrg() {
 	if o.ReviewDeadline.Duration == 0 {
 		o.ReviewDeadline.Duration = DefaultReviewDeadline
 	}
+	if u := o.HeartbeatURL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		v.pathf("org.heartbeat_url", "%q must be an http:// or https:// URL", u)
+	}
+	if o.HeartbeatEvery.Duration == 0 {
+		o.HeartbeatEvery.Duration = time.Minute
+	}
 }
 
 func (v *validator) businessHours(p string, b *BusinessHours) {

@@ -202,6 +202,12 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 	})
 	go db.Listen(ctx, postgres.LiveChannel, func(string) { reloadLive() }, reloadLive, nil)
 	go db.Listen(ctx, postgres.GateChannel, srv.GateChanged, srv.ResyncStates, nil)
+	go heartbeat(ctx, current.get, func() string {
+		if err := db.Ping(ctx); err != nil {
+			return "degraded: database unreachable"
+		}
+		return "ok"
+	}, log)
 	go owners.Run(ctx)
 	if err := queue.Start(ctx); err != nil {
 		return fmt.Errorf("job queue: %w", err)

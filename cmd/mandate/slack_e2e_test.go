@@ -600,3 +600,31 @@ func TestSlackGates(t *testing.T) {
 		t.Fatal("an expired gate paged nobody")
 	}
 }
+
+// TestHeartbeat: a running server pings org.heartbeat_url (the dead-man's switch).
+func TestHeartbeat(t *testing.T) {
+	beats := make(chan map[string]string, 10)
+	monitor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b map[string]string
+		json.NewDecoder(r.Body).Decode(&b)
+		select {
+		case beats <- b:
+		default:
+		}
+	}))
+	t.Cleanup(monitor.Close)
+	startSlackServeWith(t, quickstartWith(t, func(s string) string {
+		return strings.Replace(s, "org:\n", "org:\n  heartbeat_url: "+monitor.URL+"\n  heartbeat_every: 1s\n", 1)
+	}))
+	ctx := waitCtx(t)
+	for range 2 {
+		select {
+		case b := <-beats:
+			if b["service"] != "mandate" || b["status"] != "ok" {
+				t.Errorf("heartbeat %v", b)
+			}
+		case <-ctx.Done():
+			t.Fatal("no heartbeat")
+		}
+	}
+}

@@ -16,6 +16,8 @@ type ActionStore interface {
 	// ReportResult records an action's outcome; actorID, when not empty, must own it.
 	ReportResult(ctx context.Context, actorID, actionID string, r ActionResult) (*Action, error)
 	PendingNotifications(ctx context.Context) (int64, error)
+	// DeliveryBacklog counts notifications queued for delivery longer than olderThan.
+	DeliveryBacklog(ctx context.Context, olderThan time.Duration) (int64, error)
 }
 
 // ActorStore keeps actors, their run state and their tokens. postgres.ActorStore

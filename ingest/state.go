@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync"
@@ -143,9 +144,13 @@ func (s *Server) longPoll(w http.ResponseWriter, r *http.Request, hub *stateHub,
 	}
 }
 
+// backlogAge is how long a queued notification may wait before status says degraded.
+const backlogAge = time.Minute
+
 // statusReport is the body of /readyz and /v1/status.
 type statusReport struct {
-	Status               string           `json:"status"` // ready or unavailable
+	Status               string           `json:"status"` // ready, degraded or unavailable
+	Degraded             []string         `json:"degraded,omitempty"`
 	Database             string           `json:"database"`
 	Schema               string           `json:"schema,omitempty"`
 	Slack                string           `json:"slack"`
@@ -191,6 +196,17 @@ func (s *Server) report(ctx context.Context, detail bool) (statusReport, bool) {
 		if n, err := s.Actions.PendingNotifications(ctx); err == nil {
 			rep.PendingNotifications = &n
 		}
+	}
+	// Degraded, still ready: the notifier is falling behind, or Slack is not connected
+	// while configured. Ingest keeps working; admins should look.
+	if n, err := s.Actions.DeliveryBacklog(ctx, backlogAge); err == nil && n > 0 {
+		rep.Degraded = append(rep.Degraded, fmt.Sprintf("%d notification(s) waiting over %s for delivery", n, backlogAge))
+	}
+	if st := rep.Slack; st != "not configured" && st != "connected" {
+		rep.Degraded = append(rep.Degraded, "slack "+st)
+	}
+	if len(rep.Degraded) > 0 {
+		rep.Status = "degraded"
 	}
 	return rep, true
 }

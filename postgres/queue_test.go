@@ -84,3 +84,28 @@ func TestDeliveryJobsAreEnqueuedWithTheAction(t *testing.T) {
 		t.Error("Permanent does not unwrap")
 	}
 }
+
+// TestDeliveryBacklog: notifications queued and not yet delivered are the backlog that
+// makes status say degraded.
+func TestDeliveryBacklog(t *testing.T) {
+	db, _, _ := setup(t)
+	ctx := context.Background()
+	q, err := postgres.NewQueue(db, postgres.QueueOptions{}) // inserts jobs, works none
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := postgres.NewActionStore(db, postgres.ActionStoreOptions{Queue: q, Deliver: true})
+	t.Cleanup(store.Close)
+	if n, err := store.DeliveryBacklog(ctx, 0); err != nil || n != 0 {
+		t.Fatalf("empty backlog: %d, %v", n, err)
+	}
+	if _, _, err := store.Record(ctx, newAction("deployer", "", "x"), sha("x")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := store.DeliveryBacklog(ctx, 0); err != nil || n != 1 {
+		t.Errorf("backlog after one undelivered notification: %d, %v", n, err)
+	}
+	if n, _ := store.DeliveryBacklog(ctx, time.Hour); n != 0 {
+		t.Errorf("nothing has waited an hour, got %d", n)
+	}
+}

@@ -259,3 +259,12 @@ func (s *ActionStore) RecentFailures(ctx context.Context, since time.Time) ([]Fa
 	}
 	return out, classify(rows.Err())
 }
+
+// DeliveryBacklog counts notifications queued for delivery longer than olderThan: a
+// growing number means the notifier (or Slack) is falling behind.
+func (s *ActionStore) DeliveryBacklog(ctx context.Context, olderThan time.Duration) (int64, error) {
+	var n int64
+	err := s.db.pool.QueryRow(ctx, `SELECT count(*) FROM notifications WHERE state = 'queued' AND created_at < now() - $1::interval`,
+		olderThan).Scan(&n)
+	return n, classify(err)
+}

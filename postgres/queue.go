@@ -105,6 +105,9 @@ func NewQueue(db *DB, opt QueueOptions) (*Queue, error) {
 		FetchCooldown:     20 * time.Millisecond,
 		FetchPollInterval: 500 * time.Millisecond,
 		JobTimeout:        time.Minute,
+		// A replica may enqueue kinds only another replica works (Slack delivery when this
+		// one has no Slack tokens), so an unregistered kind is not an insert error.
+		SkipUnknownJobCheck: true,
 	}
 	if len(opt.Handlers) > 0 {
 		cfg.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: opt.Workers}}

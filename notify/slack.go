@@ -6,6 +6,7 @@
 package notify
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -30,6 +31,7 @@ type Store interface {
 	Note(ctx context.Context, id int64, errText string) error
 	Delivered(ctx context.Context, id int64, channel, ts string, at time.Time) error
 	Failed(ctx context.Context, id int64, why string) error
+	FellBack(ctx context.Context, id int64, why string) error
 	FoldTarget(ctx context.Context, foldKey, channel string, since time.Time) (*mandate.Notification, error)
 	Fold(ctx context.Context, id, into int64, channel, ts string) (int, error)
 	Outcomes(ctx context.Context, actionID string) ([]mandate.Intervention, error)
@@ -49,6 +51,10 @@ type Slack struct {
 	Delivered func(n *mandate.Notification, latency time.Duration)
 	// OnDelivered, if set, is told of each notification posted (escalation starts there).
 	OnDelivered func(ctx context.Context, n *mandate.Notification)
+	// Fallback, if set, takes a notification Slack has failed to deliver for FallbackAfter
+	// (default 5 min): PagerDuty and email instead.
+	Fallback      *Fallback
+	FallbackAfter time.Duration
 
 	dms sync.Map // Slack user id -> DM channel id
 }
@@ -70,7 +76,7 @@ func (s *Slack) Deliver(ctx context.Context, id int64, attempt int) error {
 		}
 		return err
 	}
-	if n.State == "delivered" || n.State == "folded" || n.State == "failed" {
+	if n.State == "delivered" || n.State == "folded" || n.State == "failed" || n.State == "fallback" {
 		return nil // done already: a retried job must not post twice
 	}
 	channel, err := s.channelFor(ctx, n)
@@ -160,6 +166,22 @@ func (s *Slack) fail(ctx context.Context, n *mandate.Notification, err error) er
 	var status slack.StatusCodeError
 	var slackErr slack.SlackErrorResponse
 	var netErr net.Error
+	retryable := errors.As(err, &rate) || errors.As(err, &status) && status.Code >= 500 || errors.As(err, &netErr) ||
+		errors.Is(err, context.DeadlineExceeded) ||
+		errors.As(err, &slackErr) && (slackErr.Err == "ratelimited" || slackErr.Err == "internal_error" || slackErr.Err == "fatal_error" || slackErr.Err == "service_unavailable")
+	if retryable && s.Fallback != nil && s.now().Sub(n.Created) >= cmp.Or(s.FallbackAfter, 5*time.Minute) {
+		// Slack has failed for too long: the same notification goes out another way.
+		if ferr := s.Fallback.Deliver(ctx, n, err); ferr != nil {
+			s.Log.Error("slack is failing and so is the fallback", "notification", n.ID, "slack", err, "fallback", ferr)
+			s.Store.Note(ctx, n.ID, err.Error())
+			return err // keep trying both
+		}
+		s.Log.Warn("slack is failing: notification delivered by PagerDuty and email instead", "notification", n.ID, "err", err)
+		if e := s.Store.FellBack(ctx, n.ID, "slack unavailable; delivered by PagerDuty/email: "+err.Error()); e != nil {
+			return e
+		}
+		return nil
+	}
 	switch {
 	case errors.As(err, &rate):
 		s.Store.Note(ctx, n.ID, err.Error())

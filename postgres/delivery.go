@@ -59,6 +59,13 @@ func (s *DeliveryStore) Delivered(ctx context.Context, id int64, channel, ts str
 	return classify(err)
 }
 
+// FellBack records that a notification went out by PagerDuty or email because Slack
+// failed for too long.
+func (s *DeliveryStore) FellBack(ctx context.Context, id int64, why string) error {
+	_, err := s.db.pool.Exec(ctx, `UPDATE notifications SET state = 'fallback', last_error = $2, delivered_at = now() WHERE id = $1`, id, why)
+	return classify(err)
+}
+
 // Note records why the last attempt failed, without counting another attempt.
 func (s *DeliveryStore) Note(ctx context.Context, id int64, errText string) error {
 	_, err := s.db.pool.Exec(ctx, `UPDATE notifications SET last_error = $2 WHERE id = $1`, id, errText)

@@ -114,6 +114,18 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 		}
 		jobs[postgres.JobDeliver] = sl.notifier.Deliver
 		slackStatus = sl.status
+		if fb, err := fallbackFrom(env, pd, current.get); err != nil {
+			return err
+		} else if fb != nil {
+			sl.notifier.Fallback = fb
+			if v := env.getenv("MANDATE_SLACK_FALLBACK_AFTER"); v != "" {
+				d, err := time.ParseDuration(v)
+				if err != nil || d <= 0 {
+					return fmt.Errorf("MANDATE_SLACK_FALLBACK_AFTER %q is not a positive duration such as 5m", v)
+				}
+				sl.notifier.FallbackAfter = d
+			}
+		}
 	}
 	// Durable jobs (River on Postgres): notification deliveries, escalation steps and gate
 	// expiries.
@@ -271,6 +283,31 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 		return err
 	}
 	return nil
+}
+
+// fallbackFrom builds the channels used when Slack fails for too long: PagerDuty (if
+// configured) and email over SMTP from MANDATE_SMTP_HOST, _PORT, _USERNAME, _PASSWORD,
+// _FROM and _TLS. It returns nil when neither is configured.
+func fallbackFrom(env *environ, pd *notify.PagerDuty, cfg func() *config.Config) (*notify.Fallback, error) {
+	fb := &notify.Fallback{PagerDuty: pd, Config: cfg}
+	if host := env.getenv("MANDATE_SMTP_HOST"); host != "" {
+		port := 0
+		if v := env.getenv("MANDATE_SMTP_PORT"); v != "" {
+			if _, err := fmt.Sscan(v, &port); err != nil || port <= 0 {
+				return nil, fmt.Errorf("MANDATE_SMTP_PORT %q is not a port number", v)
+			}
+		}
+		from := env.getenv("MANDATE_SMTP_FROM")
+		if from == "" {
+			return nil, errors.New("MANDATE_SMTP_HOST is set but MANDATE_SMTP_FROM is not: say which address Mandate's email comes from")
+		}
+		fb.Email = &notify.Email{Host: host, Port: port, Username: env.getenv("MANDATE_SMTP_USERNAME"),
+			Password: env.getenv("MANDATE_SMTP_PASSWORD"), From: from, TLS: env.getenv("MANDATE_SMTP_TLS")}
+	}
+	if fb.PagerDuty == nil && fb.Email == nil {
+		return nil, nil
+	}
+	return fb, nil
 }
 
 // expireGate is the gate-expiry job: a gate nobody decided in time expires (never

@@ -176,10 +176,10 @@ func (s *Slack) fail(ctx context.Context, n *mandate.Notification, err error) er
 			s.Store.Note(ctx, n.ID, err.Error())
 			return err // keep trying both
 		}
-		s.Log.Warn("slack is failing: notification delivered by PagerDuty and email instead", "notification", n.ID, "err", err)
 		if e := s.Store.FellBack(ctx, n.ID, "slack unavailable; delivered by PagerDuty/email: "+err.Error()); e != nil {
 			return e
 		}
+		s.Log.Warn("slack is failing: notification delivered by PagerDuty and email instead", "notification", n.ID, "err", err)
 		return nil
 	}
 	switch {

@@ -162,14 +162,14 @@ func (s *Slack) Update(ctx context.Context, n *mandate.Notification) error {
 // fail classifies a Slack failure: retry after Retry-After, retry with backoff, or give
 // up and record why.
 func (s *Slack) fail(ctx context.Context, n *mandate.Notification, err error) error {
-	var rate *slack.RateLimitedError
-	var status slack.StatusCodeError
-	var slackErr slack.SlackErrorResponse
-	var netErr net.Error
-	retryable := errors.As(err, &rate) || errors.As(err, &status) && status.Code >= 500 || errors.As(err, &netErr) ||
-		errors.Is(err, context.DeadlineExceeded) ||
-		errors.As(err, &slackErr) && (slackErr.Err == "ratelimited" || slackErr.Err == "internal_error" || slackErr.Err == "fatal_error" || slackErr.Err == "service_unavailable")
-	if retryable && s.Fallback != nil && s.now().Sub(n.Created) >= cmp.Or(s.FallbackAfter, 5*time.Minute) {
+	if !slackRetryable(err) {
+		s.Log.Error("notification not delivered", "notification", n.ID, "target", string(n.TargetKind)+":"+n.TargetID, "err", err)
+		if e := s.Store.Failed(ctx, n.ID, err.Error()); e != nil {
+			return e
+		}
+		return postgres.Permanent{Err: err}
+	}
+	if s.Fallback != nil && s.now().Sub(n.Created) >= cmp.Or(s.FallbackAfter, 5*time.Minute) {
 		// Slack has failed for too long: the same notification goes out another way.
 		if ferr := s.Fallback.Deliver(ctx, n, err); ferr != nil {
 			s.Log.Error("slack is failing and so is the fallback", "notification", n.ID, "slack", err, "fallback", ferr)
@@ -182,22 +182,33 @@ func (s *Slack) fail(ctx context.Context, n *mandate.Notification, err error) er
 		s.Log.Warn("slack is failing: notification delivered by PagerDuty and email instead", "notification", n.ID, "err", err)
 		return nil
 	}
-	switch {
-	case errors.As(err, &rate):
-		s.Store.Note(ctx, n.ID, err.Error())
+	s.Store.Note(ctx, n.ID, err.Error())
+	var rate *slack.RateLimitedError
+	if errors.As(err, &rate) {
 		return postgres.RetryAfter{D: rate.RetryAfter}
-	case errors.As(err, &status) && status.Code >= 500, errors.As(err, &netErr), errors.Is(err, context.DeadlineExceeded):
-		s.Store.Note(ctx, n.ID, err.Error())
-		return err
-	case errors.As(err, &slackErr) && (slackErr.Err == "ratelimited" || slackErr.Err == "internal_error" || slackErr.Err == "fatal_error" || slackErr.Err == "service_unavailable"):
-		s.Store.Note(ctx, n.ID, err.Error())
-		return err
 	}
-	s.Log.Error("notification not delivered", "notification", n.ID, "target", string(n.TargetKind)+":"+n.TargetID, "err", err)
-	if e := s.Store.Failed(ctx, n.ID, err.Error()); e != nil {
-		return e
+	return err
+}
+
+// slackRetryable says whether a Slack failure may succeed later: rate limits, 5xx,
+// network errors and timeouts, and Slack's own transient error codes.
+func slackRetryable(err error) bool {
+	var rate *slack.RateLimitedError
+	var status slack.StatusCodeError
+	var slackErr slack.SlackErrorResponse
+	var netErr net.Error
+	switch {
+	case errors.As(err, &rate), errors.As(err, &netErr), errors.Is(err, context.DeadlineExceeded):
+		return true
+	case errors.As(err, &status):
+		return status.Code >= 500
+	case errors.As(err, &slackErr):
+		switch slackErr.Err {
+		case "ratelimited", "internal_error", "fatal_error", "service_unavailable":
+			return true
+		}
 	}
-	return postgres.Permanent{Err: err}
+	return false
 }
 
 // metadataType marks Mandate's notification messages in Slack.

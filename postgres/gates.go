@@ -114,13 +114,3 @@ func (s *GateStore) settle(ctx context.Context, id string, state mandate.GateSta
 	})
 	return g, changed, classify(err)
 }
-
-// GateKey returns the internal key of a gate (for its jobs) from its public id.
-func (s *GateStore) GateKey(ctx context.Context, id string) (int64, error) {
-	var key int64
-	err := s.db.pool.QueryRow(ctx, `SELECT id FROM gates WHERE action_id = $1`, id).Scan(&key)
-	if errNoRows(err) {
-		return 0, mandate.Errorf(mandate.ENOTFOUND, "no gate %q", id)
-	}
-	return key, classify(err)
-}

@@ -149,6 +149,9 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 	actions = postgres.NewActionStore(db, postgres.ActionStoreOptions{Queue: queue, Deliver: slackOn,
 		GateTimeout: cfg.Routing.GateTimeout.Duration})
 	defer actions.Close()
+	if sl != nil {
+		sl.handlers.Actions = actions
+	}
 	srv := ingest.New(ingest.Config{
 		Actions:     actions,
 		Actors:      actors,

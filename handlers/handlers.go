@@ -178,15 +178,23 @@ func (h *Handlers) press(ctx context.Context, cb slack.InteractionCallback, act 
 	if first && h.TTI != nil {
 		h.TTI.WithLabelValues(kind).Observe(tti.Seconds())
 	}
-	h.reflect(ctx, n, iv)
+	h.reflect(ctx, n, iv, cb)
 }
 
 // reflect updates the original message and tells the thread, so everyone sees who did
 // what (conflicting presses: the latest wins, and the thread shows the sequence).
-func (h *Handlers) reflect(ctx context.Context, n *mandate.Notification, iv mandate.Intervention) {
+func (h *Handlers) reflect(ctx context.Context, n *mandate.Notification, iv mandate.Intervention, cb slack.InteractionCallback) {
 	fresh, err := h.Deliveries.Get(ctx, n.ID)
-	if err != nil || fresh.Channel == "" {
+	if err != nil {
 		return
+	}
+	if fresh.Channel == "" || fresh.TS == "" {
+		// Pressed before the post's answer was stored (or while a retry recovers it):
+		// the press itself says which message it was on.
+		fresh.Channel, fresh.TS = cb.Container.ChannelID, cb.Container.MessageTs
+		if fresh.Channel == "" || fresh.TS == "" {
+			return
+		}
 	}
 	if err := h.Notifier.Update(ctx, fresh); err != nil {
 		h.Log.Warn("cannot update the notification message", "err", err)

@@ -87,6 +87,17 @@ func (s *Server) DM(user string) (string, bool) {
 	return id, ok
 }
 
+// WaitDM blocks until a DM channel is opened with user and returns its id.
+func (s *Server) WaitDM(ctx context.Context, user string) (string, error) {
+	var id string
+	err := s.waitFor(ctx, "DM with "+user, func() bool {
+		var ok bool
+		id, ok = s.dms[user]
+		return ok
+	})
+	return id, err
+}
+
 // Messages returns the messages posted in channel (id or name), thread
 // replies included, in ts order. Deleted messages are kept, marked Deleted.
 // An empty channel returns every message.

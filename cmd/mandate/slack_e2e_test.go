@@ -123,9 +123,9 @@ func TestSlackPauseLoop(t *testing.T) {
 	if got := text(msg); !strings.Contains(got, "deployer") || !strings.Contains(got, "payments-api") || !strings.Contains(got, "[Pause agent]") && !strings.Contains(got, "Pause") {
 		t.Errorf("team channel message:\n%s", got)
 	}
-	dm, ok := e.fake.DM("U0ALICE")
-	if !ok {
-		t.Fatal("no DM was opened with alice, an owner of payments-service")
+	dm, err := e.fake.WaitDM(ctx, "U0ALICE")
+	if err != nil {
+		t.Fatalf("no DM was opened with alice, an owner of payments-service: %v", err)
 	}
 	if _, err := e.fake.WaitMessage(ctx, func(m slackfake.Message) bool { return m.Channel == dm }); err != nil {
 		t.Fatal(err)

@@ -180,6 +180,9 @@ func (h *Handlers) SlashCommand(ctx context.Context, cmd slack.SlashCommand) any
 		return map[string]any{"response_type": "in_channel", "text": fmt.Sprintf("🔕 <@%s> snoozed %s %s until %s UTC. Gated actions still reach their owners.",
 			cmd.UserID, kind, target, until.UTC().Format("2006-01-02 15:04"))}
 	}
+	if f, ok := commands[sub]; ok {
+		return f(h, ctx, cmd, person, args)
+	}
 	return reply(fmt.Sprintf("Unknown command %q.\n%s", sub, blocks.HelpText()))
 }
 

@@ -84,6 +84,10 @@ var restricted = []string{"approve", "deny", "recover", "resume_agent"}
 // BlockAction handles a button press on a notification (already acked).
 func (h *Handlers) BlockAction(ctx context.Context, cb slack.InteractionCallback) {
 	for _, act := range cb.ActionCallback.BlockActions {
+		if f, ok := buttons[act.ActionID]; ok {
+			f(h, ctx, cb, act)
+			continue
+		}
 		h.press(ctx, cb, act)
 	}
 }
@@ -268,6 +272,9 @@ func (h *Handlers) ephemeralBlocks(ctx context.Context, cb slack.InteractionCall
 // ViewSubmission handles the "ask a question" modal: the question is stored (the agent
 // reads it through GET /v1/actions/{id}/questions) and posted in the message's thread.
 func (h *Handlers) ViewSubmission(ctx context.Context, cb slack.InteractionCallback) any {
+	if f, ok := views[cb.View.CallbackID]; ok {
+		return f(h, ctx, cb)
+	}
 	if cb.View.CallbackID != "ask_question" {
 		return nil
 	}

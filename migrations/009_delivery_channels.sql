@@ -1,0 +1,1 @@
+-- Reserved: filled by the change that needs it (a migration number cannot be skipped).

@@ -30,7 +30,7 @@ const (
 	TargetPerson  TargetKind = "person"            // a direct message
 	TargetTeam    TargetKind = "team"              // the team's channel
 	TargetWebhook TargetKind = "webhook"           // a playbook: a signed webhook
-	TargetPolicy  TargetKind = "escalation_policy" // a PagerDuty escalation policy
+	TargetPolicy  TargetKind = "escalation_policy" // one of Mandate's escalation policies, by name
 )
 
 // Target is someone to notify about an action; never a single approver.
@@ -52,6 +52,8 @@ type Decision struct {
 	// Aggregate, when set, folds the notifications of actions with the same key into one
 	// (an actor acting on one resource faster than the rate rule allows).
 	Aggregate string `json:"aggregate,omitempty"`
+	// Resembles names the earlier incidents ("INC-12") whose patterns the action matches.
+	Resembles []string `json:"resembles,omitempty"`
 }
 
 // Urgencies in increasing order.

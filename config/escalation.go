@@ -62,11 +62,17 @@ func (c *Config) PolicyFor(team, urgency string) (Policy, bool) {
 	if name == "" || name == "none" {
 		return Policy{}, false
 	}
+	return c.Policy(name)
+}
+
+// Policy returns the escalation policy named name: one of escalation.policies, or the
+// built-in DefaultPolicyName.
+func (c *Config) Policy(name string) (Policy, bool) {
 	if name == DefaultPolicyName {
 		return DefaultPolicy, true
 	}
 	i := slices.IndexFunc(c.Escalation.Policies, func(p Policy) bool { return p.Name == name })
-	if i < 0 {
+	if i < 0 || name == "" {
 		return Policy{}, false
 	}
 	return c.Escalation.Policies[i], true

@@ -237,8 +237,15 @@ func (v *validator) checkThen(p string, t *Then) {
 			v.teamRef(tp+".team", tg.Team)
 		case tg.Person != "":
 			v.personRef(tp+".person", tg.Person)
-		case tg.Webhook != "" && !strings.HasPrefix(tg.Webhook, "https://") && !strings.HasPrefix(tg.Webhook, "http://"):
-			v.pathf(tp+".webhook", "%q must be an http:// or https:// URL", tg.Webhook)
+		case tg.Webhook != "":
+			v.httpURL(tp+".webhook", tg.Webhook)
+		default:
+			// The rule's actions escalate by this policy instead of the one their team
+			// picks for their urgency, so it must exist: a typo would silently leave a
+			// critical action with no escalation at all.
+			if _, ok := v.cfg.Policy(tg.EscalationPolicy); !ok {
+				v.pathf(tp+".escalation_policy", "unknown escalation policy %q: name one of escalation.policies or %s", tg.EscalationPolicy, DefaultPolicyName)
+			}
 		}
 	}
 }

@@ -50,6 +50,10 @@ func TestRoutingErrors(t *testing.T) {
 		{"BadSensitivity", "    - {name: x, when: {min_sensitivity: extreme}, then: {path: auto_execute}}\n", []string{"6: must be one of low"}},
 		{"ResourceNotAKey", "    - {name: x, when: {resources: [payments-api]}, then: {path: auto_execute}}\n", []string{"6: not a resource key pattern"}},
 		{"TwoTargetKinds", "    - {name: x, then: {path: auto_execute, targets: [{team: pay, person: a}]}}\n", []string{"6: set exactly one of"}},
+		{"WebhookNotHTTP", "    - {name: x, then: {path: auto_execute, targets: [{webhook: \"ftp://hooks.acme.test/x\"}]}}\n", []string{"6: routing.rules[0].then.targets[0].webhook: \"ftp://hooks.acme.test/x\" must be an absolute http:// or https:// URL"}},
+		{"WebhookWithoutHost", "    - {name: x, then: {path: auto_execute, targets: [{webhook: \"https:///x\"}]}}\n", []string{"6: must be an absolute http"}},
+		{"UnknownEscalationPolicy", "    - {name: x, then: {path: auto_execute, targets: [{escalation_policy: PPAY}]}}\n",
+			[]string{`6: routing.rules[0].then.targets[0].escalation_policy: unknown escalation policy "PPAY"`}},
 		{"DeadlineNotFlagged", "    - {name: x, then: {path: auto_execute, review_deadline: 1h}}\n", []string{"6: applies only to path flagged_execute"}},
 		{"Shadowed", "    - {name: all-deploys, when: {types: [deploy]}, then: {path: monitored_execute}}\n    - {name: prod-deploys, when: {types: [deploy], environments: [production]}, then: {path: flagged_execute}}\n",
 			[]string{`7: rule "prod-deploys" can never match: rule "all-deploys" (line 6)`}},
@@ -83,4 +87,30 @@ func TestRoutingErrors(t *testing.T) {
 			t.Errorf("a narrower rule before a broader one is not shadowed: %v", err)
 		}
 	})
+}
+
+// TestRoutingEscalationPolicyTarget: a rule may name an escalation policy, configured or
+// built in, and its actions escalate by it.
+func TestRoutingEscalationPolicyTarget(t *testing.T) {
+	cfg, err := config.Parse("test.yaml", []byte(routingBase+`    - name: charges
+      when: {types: ["payment_*"]}
+      then: {path: gated_execute, targets: [{escalation_policy: fast}, {escalation_policy: builtin:critical}]}
+escalation:
+  policies:
+    - {name: fast, steps: [{notify: team_lead, after: 1m}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, ok := cfg.Policy("fast"); !ok || len(p.Steps) != 1 || p.Steps[0].Notify != "team_lead" {
+		t.Errorf("Policy(fast) = %+v, %v", p, ok)
+	}
+	if p, ok := cfg.Policy(config.DefaultPolicyName); !ok || p.Name != config.DefaultPolicyName {
+		t.Errorf("Policy(builtin) = %+v, %v", p, ok)
+	}
+	for _, name := range []string{"", "none", "ghost"} {
+		if _, ok := cfg.Policy(name); ok {
+			t.Errorf("Policy(%q) found a policy", name)
+		}
+	}
 }

@@ -57,6 +57,14 @@ type Config struct {
 	// TokenCacheTTL is how long a verified token is trusted without asking the database:
 	// revocation takes effect within it. Default 5 s.
 	TokenCacheTTL time.Duration
+	// Incidents, when set, serves /v1/incidents and runs the auto-open rules on results.
+	Incidents Incidents
+	// Postmortem, when set, serves GET /v1/incidents/{number}/postmortem.md (404 without).
+	Postmortem func(ctx context.Context, number int64) (string, error)
+
+	// Degraded, if set, names other troubles that leave the server working but degraded
+	// (delivery channels that keep failing), one line each.
+	Degraded func(ctx context.Context) []string
 }
 
 // Server is the HTTP API. Create it with New.
@@ -150,6 +158,7 @@ func New(cfg Config) *Server {
 	s.route(mux, "GET /v1/ownership/explain", s.explainOwnership)
 	s.route(mux, "GET /v1/ownership/coverage", s.ownershipCoverage)
 	s.route(mux, "GET /v1/status", s.status)
+	s.routeIncidents(mux)
 	s.route(mux, "GET /healthz", s.healthz)
 	s.route(mux, "GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{Registry: s.Registry}))

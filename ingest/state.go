@@ -205,6 +205,9 @@ func (s *Server) report(ctx context.Context, detail bool) (statusReport, bool) {
 	if st := rep.Slack; st != "not configured" && st != "connected" {
 		rep.Degraded = append(rep.Degraded, "slack "+st)
 	}
+	if s.Degraded != nil {
+		rep.Degraded = append(rep.Degraded, s.Degraded(ctx)...)
+	}
 	if len(rep.Degraded) > 0 {
 		rep.Status = "degraded"
 	}

@@ -19,6 +19,26 @@ type Fallback struct {
 	PagerDuty *PagerDuty
 	Email     *Email
 	Config    func() *config.Config
+	// Channels, if set, records how each channel did with each notification.
+	Channels ChannelRecorder
+}
+
+// ChannelRecorder records one channel's outcome for a notification;
+// *postgres.DeliveryStore implements it.
+type ChannelRecorder interface {
+	RecordChannel(ctx context.Context, id int64, channel string, ok bool, detail string) error
+}
+
+// record notes a channel's outcome when a recorder is set. A failure to record is not a
+// failure to deliver, so it does not fail the delivery.
+func (f *Fallback) record(ctx context.Context, id int64, channel string, err error, detail string) {
+	if f.Channels == nil {
+		return
+	}
+	if err != nil {
+		detail = err.Error()
+	}
+	f.Channels.RecordChannel(context.WithoutCancel(ctx), id, channel, err == nil, detail)
 }
 
 // Deliver sends n through every configured fallback channel; it fails only if every
@@ -28,12 +48,15 @@ func (f *Fallback) Deliver(ctx context.Context, n *mandate.Notification, slackEr
 	var errs []error
 	delivered := false
 	if f.PagerDuty != nil {
-		if err := f.PagerDuty.Trigger(ctx, IncidentFor(a, fmt.Sprintf("mandate-notification-%d", n.ID),
-			fmt.Sprintf("Slack is failing; Mandate could not tell %s: %s %s %s", n.TargetID, a.ActorID, a.Type, a.Summary))); err != nil {
+		key := NotificationDedupKey(n.ID)
+		err := f.PagerDuty.page(ctx, IncidentFor(a, key,
+			fmt.Sprintf("Slack is failing; Mandate could not tell %s: %s %s %s", n.TargetID, a.ActorID, a.Type, a.Summary)), n.ID, PageSlackFallback)
+		if err != nil {
 			errs = append(errs, err)
 		} else {
 			delivered = true
 		}
+		f.record(ctx, n.ID, chPagerDuty, err, key)
 	}
 	if f.Email != nil {
 		cfg := f.Config()
@@ -51,11 +74,13 @@ func (f *Fallback) Deliver(ctx context.Context, n *mandate.Notification, slackEr
 			}
 			fmt.Fprintf(&b, "\nPath:        %s (%s urgency)\nWhy:         %s\n\nAction id %s. Pause the agent with: POST /v1/agents/%s/pause\n",
 				a.Decision.Path, a.Decision.Urgency, strings.Join(a.Decision.Reasons, "; "), a.ID, a.ActorID)
-			if err := f.Email.Send(ctx, Message{To: to, Subject: fmt.Sprintf("[mandate] %s: %s", a.ActorID, a.Summary), Text: b.String()}); err != nil {
+			err := f.Email.Send(ctx, Message{To: to, Subject: fmt.Sprintf("[mandate] %s: %s", a.ActorID, a.Summary), Text: b.String()})
+			if err != nil {
 				errs = append(errs, err)
 			} else {
 				delivered = true
 			}
+			f.record(ctx, n.ID, chEmail, err, strings.Join(to, ", "))
 		}
 		if len(admins) > 0 {
 			f.Email.Send(ctx, Message{To: admins, Subject: "[mandate] Slack delivery is failing",
@@ -87,6 +112,12 @@ func (f *Fallback) recipients(cfg *config.Config, n *mandate.Notification) []str
 }
 
 func (f *Fallback) emails(cfg *config.Config, people []string) []string {
+	return emailsOf(cfg, people)
+}
+
+// emailsOf is the email addresses of config people, each once; people without one are
+// skipped.
+func emailsOf(cfg *config.Config, people []string) []string {
 	var out []string
 	for _, id := range people {
 		if p, ok := cfg.Person(id); ok && p.Email != "" && !slices.Contains(out, p.Email) {

@@ -28,6 +28,9 @@ type PagerDuty struct {
 	Endpoint string
 	// HTTPClient defaults to one with a 10 s timeout.
 	HTTPClient *http.Client
+	// Pages, when set, remembers every incident Mandate opens about an action, so a
+	// human's answer in Slack can acknowledge or resolve it (Answer).
+	Pages PageStore
 }
 
 // Incident is what Trigger sends. DedupKey identifies the incident in PagerDuty, so a

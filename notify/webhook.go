@@ -159,8 +159,14 @@ const (
 
 // Webhook posts signed JSON events to URLs of the customers' choosing.
 type Webhook struct {
-	// Secret keys the HMAC signature; Send refuses to send unsigned requests.
+	// Secret keys the HMAC signature; Send refuses to send unsigned requests unless
+	// AllowUnsigned is set.
 	Secret string
+	// AllowUnsigned sends without X-Mandate-Signature when Secret is empty: for the
+	// backup webhook, whose receiver (a chat's or pager's incoming webhook) has no way
+	// to check one, and which must work before anyone has set a secret. Playbooks,
+	// which act on what they receive, never get unsigned events.
+	AllowUnsigned bool
 	// HTTPClient defaults to one with a 10 s timeout that does not follow redirects: a
 	// signed POST silently turned into a GET elsewhere would be a delivery nobody got.
 	HTTPClient *http.Client
@@ -176,19 +182,36 @@ var webhookClient = &http.Client{
 	},
 }
 
-// webhookBody is the envelope every receiver gets, whatever the event.
+// webhookBody is the envelope every receiver gets, whatever the event. Text, when set,
+// is a one-line summary for people: chat incoming webhooks (Slack, Mattermost) show a
+// top-level "text" as the message, so a backup webhook can point straight at one.
 type webhookBody struct {
 	Event  string `json:"event"`
 	SentAt string `json:"sent_at"`
+	Text   string `json:"text,omitempty"`
 	Data   any    `json:"data"`
+}
+
+// Event is one webhook event: its name (e.g. "action.notification"), an optional
+// one-line Text for people, and its Data.
+type Event struct {
+	Name string
+	Text string
+	Data any
 }
 
 // Send posts {"event": event, "sent_at": RFC 3339, "data": payload} to target, signed.
 // A 2xx is delivered. 429 (with its Retry-After), 408, 5xx and network failures are
 // retryable; any other status, an empty secret or a bad URL is permanent.
 func (w *Webhook) Send(ctx context.Context, target string, event string, payload any) error {
+	return w.SendEvent(ctx, target, Event{Name: event, Data: payload})
+}
+
+// SendEvent is Send with a Text for people in the envelope.
+func (w *Webhook) SendEvent(ctx context.Context, target string, ev Event) error {
 	const ch = "webhook"
-	if w.Secret == "" {
+	event, payload := ev.Name, ev.Data
+	if w.Secret == "" && !w.AllowUnsigned {
 		return permanentf(ch, "no signing secret configured; refusing to send unsigned events")
 	}
 	if event == "" {
@@ -204,7 +227,7 @@ func (w *Webhook) Send(ctx context.Context, target string, event string, payload
 		now = w.Now
 	}
 	t := now()
-	body, err := json.Marshal(webhookBody{Event: event, SentAt: t.UTC().Format(time.RFC3339), Data: payload})
+	body, err := json.Marshal(webhookBody{Event: event, SentAt: t.UTC().Format(time.RFC3339), Text: ev.Text, Data: payload})
 	if err != nil {
 		return permanentf(ch, "encode %s payload: %v", event, err)
 	}
@@ -218,7 +241,9 @@ func (w *Webhook) Send(ctx context.Context, target string, event string, payload
 	req.Header.Set("User-Agent", "mandate")
 	req.Header.Set(headerEvent, event)
 	req.Header.Set(headerTimestamp, strconv.FormatInt(ts, 10))
-	req.Header.Set(headerSignature, "t="+strconv.FormatInt(ts, 10)+","+Sign(w.Secret, ts, body))
+	if w.Secret != "" {
+		req.Header.Set(headerSignature, "t="+strconv.FormatInt(ts, 10)+","+Sign(w.Secret, ts, body))
+	}
 
 	client := w.HTTPClient
 	if client == nil {

@@ -51,8 +51,9 @@ type recorded struct {
 type ActionStoreOptions struct {
 	Committers int // transactions in flight at once; default 4
 	MaxBatch   int // actions per transaction at most; default 500
-	// Queue, when set, gets a job to expire every gate, and — with Deliver — a delivery
-	// job for every notification, in the transaction that records the action. Without
+	// Queue, when set, gets a job to expire every gate, a delivery job for every webhook
+	// notification, and — with Deliver — a delivery job for every other notification
+	// (Slack, escalation policies), in the transaction that records the action. Without
 	// delivery (no channel configured) notifications wait as 'pending' until
 	// EnqueuePending.
 	Queue   *Queue
@@ -267,19 +268,24 @@ func (s *ActionStore) commitBatch(ctx context.Context, batch []*pending) ([]reco
 		}
 	}
 
-	noteState := "pending"
+	noteState, webhookState := "pending", "pending"
 	if s.deliver {
 		noteState = "queued"
+	}
+	if s.jobs != nil {
+		// Webhooks need no Slack: with a queue they are always delivered.
+		webhookState = "queued"
 	}
 	rows, err = tx.Query(ctx, insertActionsSQL,
 		ids, actors, idems, shas, types, summaries, resources, keys, envs, revs, params, sessions, occurred,
 		statuses, paths, urgencies, rules, teams, answers,
-		nAction, nKind, nTarget, nUrgency, nFold, noteState, gateActions, gateExpires)
+		nAction, nKind, nTarget, nUrgency, nFold, noteState, gateActions, gateExpires, webhookState)
 	if err != nil {
 		return nil, err
 	}
 	isInserted := make(map[string]bool, len(ids))
-	var noteIDs, gateIDs []int64
+	var gateIDs []int64
+	noteIDs := map[JobKind][]int64{}
 	for rows.Next() {
 		var what, id string
 		var n int64
@@ -291,7 +297,7 @@ func (s *ActionStore) commitBatch(ctx context.Context, batch []*pending) ([]reco
 		case "a":
 			isInserted[id] = true
 		case "n":
-			noteIDs = append(noteIDs, n)
+			noteIDs[jobFor(id)] = append(noteIDs[jobFor(id)], n)
 		case "g":
 			gateIDs = append(gateIDs, n)
 		}
@@ -299,8 +305,12 @@ func (s *ActionStore) commitBatch(ctx context.Context, batch []*pending) ([]reco
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	if s.deliver {
-		if err := s.jobs.insertTx(ctx, tx, JobDeliver, noteIDs); err != nil {
+	if s.jobs != nil {
+		if !s.deliver {
+			delete(noteIDs, JobDeliver)
+			delete(noteIDs, JobEscalationTarget)
+		}
+		if err := s.jobs.enqueueByKind(ctx, tx, noteIDs); err != nil {
 			return nil, fmt.Errorf("enqueue deliveries: %w", err)
 		}
 	}
@@ -391,10 +401,10 @@ WITH ins AS (
   RETURNING id
 ), notes AS (
   INSERT INTO notifications (action_id, target_kind, target_id, urgency, fold_key, state)
-  SELECT n.action_id, n.kind, n.target, n.urgency, n.fold, $25
+  SELECT n.action_id, n.kind, n.target, n.urgency, n.fold, CASE WHEN n.kind = 'webhook' THEN $28 ELSE $25 END
   FROM unnest($20::uuid[], $21::text[], $22::text[], $23::text[], $24::text[]) AS n(action_id, kind, target, urgency, fold)
   WHERE n.action_id IN (SELECT id FROM ins)
-  RETURNING id
+  RETURNING id, target_kind
 ), gated AS (
   INSERT INTO gates (action_id, expires_at)
   SELECT g.action_id, $27 FROM unnest($26::uuid[]) AS g(action_id)
@@ -403,7 +413,7 @@ WITH ins AS (
 )
 SELECT 'a', id::text, 0::bigint FROM ins
 UNION ALL
-SELECT 'n', '', id FROM notes
+SELECT 'n', target_kind, id FROM notes
 UNION ALL
 SELECT 'g', '', id FROM gated`
 
@@ -413,12 +423,18 @@ SELECT 'g', '', id FROM gated`
 const listSep = "\x1f"
 
 // foldKey groups notifications that fold into one Slack message: the rate rule's
-// aggregate, else the same actor, target and resources.
+// aggregate, else the same actor, target and resources with the same path and urgency.
+// Folding hides an action behind another's message, so one that resembles an earlier
+// incident never folds: its warning must be seen.
 func foldKey(a *mandate.Action, t mandate.Target) string {
 	if a.Decision.Aggregate != "" {
 		return a.Decision.Aggregate + "|" + string(t.Kind) + ":" + t.ID
 	}
 	var b strings.Builder
+	if len(a.Decision.Resembles) > 0 {
+		b.WriteString("resembles|" + a.ID + "|")
+	}
+	b.WriteString(string(a.Decision.Path) + "|" + string(a.Decision.Urgency) + "|")
 	b.WriteString(a.ActorID)
 	b.WriteString("|")
 	b.WriteString(string(t.Kind) + ":" + t.ID)
@@ -432,7 +448,7 @@ func foldKey(a *mandate.Action, t mandate.Target) string {
 // EnqueuePending gives every notification still waiting for a channel a delivery job:
 // what was recorded while Slack was not configured is delivered once it is.
 func (s *ActionStore) EnqueuePending(ctx context.Context) (int, error) {
-	if !s.deliver {
+	if s.jobs == nil {
 		return 0, nil
 	}
 	total := 0
@@ -440,17 +456,26 @@ func (s *ActionStore) EnqueuePending(ctx context.Context) (int, error) {
 		var n int
 		err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
 			rows, err := tx.Query(ctx, `UPDATE notifications SET state = 'queued'
-				WHERE id IN (SELECT id FROM notifications WHERE state = 'pending' ORDER BY id LIMIT 5000 FOR UPDATE SKIP LOCKED)
-				RETURNING id`)
+				WHERE id IN (SELECT id FROM notifications WHERE state = 'pending' AND ($1 OR target_kind = 'webhook')
+				             ORDER BY id LIMIT 5000 FOR UPDATE SKIP LOCKED)
+				RETURNING id, target_kind`, s.deliver)
 			if err != nil {
 				return err
 			}
-			ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
-			if err != nil {
+			byKind := map[JobKind][]int64{}
+			for rows.Next() {
+				var id int64
+				var kind string
+				if err := rows.Scan(&id, &kind); err != nil {
+					return err
+				}
+				byKind[jobFor(kind)] = append(byKind[jobFor(kind)], id)
+				n++
+			}
+			if err := rows.Err(); err != nil {
 				return err
 			}
-			n = len(ids)
-			return s.jobs.insertTx(ctx, tx, JobDeliver, ids)
+			return s.jobs.enqueueByKind(ctx, tx, byKind)
 		})
 		if err != nil {
 			return total, classify(err)

@@ -13,11 +13,20 @@ import (
 type DeliveryStore struct {
 	db      *DB
 	actions *ActionStore
+	queue   *Queue // nil: interventions schedule no PagerDuty answers
 }
 
 // NewDeliveryStore returns a DeliveryStore on db.
 func NewDeliveryStore(db *DB) *DeliveryStore {
 	return &DeliveryStore{db: db, actions: &ActionStore{db: db}}
+}
+
+// WithQueue returns a copy of s whose interventions schedule, in their transaction, the
+// acknowledgement or resolution of the PagerDuty incidents opened about their action.
+func (s *DeliveryStore) WithQueue(q *Queue) *DeliveryStore {
+	c := *s
+	c.queue = q
+	return &c
 }
 
 const deliveryColumns = `id, target_kind, target_id, urgency, state, coalesce(channel, ''), coalesce(slack_ts, ''),
@@ -52,10 +61,14 @@ func (s *DeliveryStore) Attempt(ctx context.Context, id int64, errText string) e
 	return classify(err)
 }
 
-// Delivered records where a notification was posted.
+// Delivered records where a notification was posted, and that Slack confirmed it.
 func (s *DeliveryStore) Delivered(ctx context.Context, id int64, channel, ts string, at time.Time) error {
-	_, err := s.db.pool.Exec(ctx, `UPDATE notifications SET state = 'delivered', channel = $2, slack_ts = $3, delivered_at = $4,
-		last_error = '' WHERE id = $1`, id, channel, ts, at)
+	_, err := s.db.pool.Exec(ctx, `WITH n AS (
+			UPDATE notifications SET state = 'delivered', channel = $2, slack_ts = $3, delivered_at = $4, last_error = ''
+			WHERE id = $1 RETURNING id)
+		INSERT INTO deliveries (notification_id, channel, state, detail, at) SELECT id, 'slack', 'confirmed', $2 || ' ' || $3, $4 FROM n
+		ON CONFLICT (notification_id, channel) DO UPDATE SET state = 'confirmed', detail = EXCLUDED.detail, at = EXCLUDED.at`,
+		id, channel, ts, at)
 	return classify(err)
 }
 
@@ -72,10 +85,9 @@ func (s *DeliveryStore) Note(ctx context.Context, id int64, errText string) erro
 	return classify(err)
 }
 
-// Failed gives up on a notification.
+// Failed gives up on a notification's delivery to Slack.
 func (s *DeliveryStore) Failed(ctx context.Context, id int64, why string) error {
-	_, err := s.db.pool.Exec(ctx, `UPDATE notifications SET state = 'failed', last_error = $2 WHERE id = $1`, id, why)
-	return classify(err)
+	return s.FailedBy(ctx, id, ChannelSlack, why)
 }
 
 // FoldTarget finds the message a notification should fold into: the latest delivered
@@ -122,9 +134,17 @@ func (s *DeliveryStore) Intervene(ctx context.Context, iv mandate.Intervention) 
 		if iv.ActionID != "" {
 			actionID = &iv.ActionID
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO interventions (notification_id, action_id, kind, slack_user, person_id, allowed, note, at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, notificationID, actionID, iv.Kind, iv.SlackUser, iv.PersonID, iv.Allowed, iv.Note, iv.At); err != nil {
+		var ivID int64
+		if err := tx.QueryRow(ctx, `INSERT INTO interventions (notification_id, action_id, kind, slack_user, person_id, allowed, note, at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`, notificationID, actionID, iv.Kind, iv.SlackUser, iv.PersonID, iv.Allowed, iv.Note, iv.At).Scan(&ivID); err != nil {
 			return err
+		}
+		// A human answered: the PagerDuty incidents opened about the action get their
+		// acknowledgement or resolution, durably, with this intervention.
+		if s.queue != nil && actionID != nil && iv.Allowed {
+			if err := answerPagesTx(ctx, tx, s.queue, iv.ActionID, ivID, mandate.PageAnswer(iv.Kind)); err != nil {
+				return err
+			}
 		}
 		if notificationID == nil || !iv.Allowed {
 			return nil

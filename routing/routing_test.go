@@ -53,6 +53,9 @@ routing:
       then: {path: gated_execute, urgency: high}
   watches:
     - {person: wanda, resources: ["table:billing.*"]}
+escalation:
+  policies:
+    - {name: PPAY, steps: [{notify: oncall, after: 1m}]}
 `
 
 type env struct {
@@ -256,7 +259,7 @@ func TestTrackRecordIncidentsAndPatterns(t *testing.T) {
 		Patterns:  patterns{{Incident: "INC-7", Summary: "bad migration", Link: "https://mandate/inc/7/postmortem.md"}},
 	})
 	d := e.router.Route(act("deploy", "staging", mandate.Reversible, "service:payments-api"), trusted, mandate.RouteOptions{At: noonLA, DryRun: true})
-	if d.Urgency != mandate.UrgencyCritical || !hasReason(d, "had 1 incident(s)") || !hasReason(d, "⚠ this looks similar to incident INC-7") {
+	if d.Urgency != mandate.UrgencyCritical || !hasReason(d, "had 1 incident(s)") || !hasReason(d, "⚠ This looks similar to incident INC-7") {
 		t.Errorf("incident on resource: %s %q", d.Urgency, d.Reasons)
 	}
 	d = e.router.Route(act("deploy", "staging", mandate.Reversible, "queue:jobs"), trusted, mandate.RouteOptions{At: noonLA, DryRun: true})

@@ -87,7 +87,7 @@ func (e *Escalator) Begin(ctx context.Context, n *mandate.Notification) {
 	if n.TargetKind != mandate.TargetTeam && slices.ContainsFunc(a.Decision.Targets, func(t mandate.Target) bool { return t.Kind == mandate.TargetTeam }) {
 		return
 	}
-	policy, ok := cfg.PolicyFor(owningTeam(cfg, a), string(a.Decision.Urgency))
+	policy, ok := PolicyOf(cfg, a)
 	if !ok || len(policy.Steps) == 0 {
 		return
 	}
@@ -152,7 +152,7 @@ func (e *Escalator) Run(ctx context.Context, id int64, attempt int) error {
 		return nil
 	}
 	step := policy.Steps[esc.Step%steps]
-	told := e.targets(step.Notify, n)
+	told, why := e.targets(step.Notify, n, now)
 	taken, err := e.Store.Take(ctx, id, esc.Step, step.Notify, told)
 	if err != nil || !taken {
 		return err
@@ -160,7 +160,7 @@ func (e *Escalator) Run(ctx context.Context, id int64, attempt int) error {
 	if e.Stepped != nil {
 		e.Stepped(step.Notify)
 	}
-	e.tell(ctx, n, step.Notify, told, now.Sub(esc.StartedAt))
+	e.tell(ctx, n, step.Notify, told, why, now.Sub(esc.StartedAt))
 	return e.Store.Next(ctx, id, e.nextAt(policy, esc, now))
 }
 
@@ -188,8 +188,9 @@ func (e *Escalator) nextAt(p config.Policy, esc *postgres.Escalation, now time.T
 	return at
 }
 
-// targets resolves a step's notify to people (config ids), a team, or "pagerduty".
-func (e *Escalator) targets(notify string, n *mandate.Notification) []string {
+// targets resolves a step's notify to people (config ids), a team, or "pagerduty", at
+// now; why, when not empty, explains the choice in the thread.
+func (e *Escalator) targets(notify string, n *mandate.Notification, now time.Time) (told []string, why string) {
 	cfg := e.Config()
 	a := n.Action
 	team := owningTeam(cfg, a)
@@ -223,14 +224,12 @@ func (e *Escalator) targets(notify string, n *mandate.Notification) []string {
 			add(t.Lead)
 		}
 	case "oncall":
-		if snap := e.Owners.Snapshot(); snap != nil {
-			for _, r := range a.Resources {
-				o := snap.Resolve(r)
-				if len(o.Escalation) > 0 {
-					add(o.Escalation[0])
-				}
-			}
+		// Follow-the-sun: someone in business hours, else the primary on-call.
+		people, reason := e.onCall(cfg, a, now)
+		for _, p := range people {
+			add(p)
 		}
+		why = reason
 	case "admin":
 		for _, p := range cfg.Org.Admins {
 			add(p)
@@ -240,11 +239,11 @@ func (e *Escalator) targets(notify string, n *mandate.Notification) []string {
 	case "pagerduty":
 		add("pagerduty")
 	}
-	return out
+	return out, why
 }
 
 // tell delivers one step and says so in the notification's thread.
-func (e *Escalator) tell(ctx context.Context, n *mandate.Notification, notify string, told []string, waited time.Duration) {
+func (e *Escalator) tell(ctx context.Context, n *mandate.Notification, notify string, told []string, why string, waited time.Duration) {
 	a := n.Action
 	cfg := e.Config()
 	text := fmt.Sprintf("⏫ Escalated to you: %s %s %s — no response in %s.", a.ActorID, a.Type, a.Summary, round(waited))
@@ -279,7 +278,11 @@ func (e *Escalator) tell(ctx context.Context, n *mandate.Notification, notify st
 			}
 		}
 	}
-	e.Messenger.Thread(ctx, n, fmt.Sprintf("⏫ No response in %s — escalated to %s (%s).", round(waited), strings.Join(names, ", "), notify))
+	msg := fmt.Sprintf("⏫ No response in %s — escalated to %s (%s).", round(waited), strings.Join(names, ", "), notify)
+	if why != "" {
+		msg += " " + why
+	}
+	e.Messenger.Thread(ctx, n, msg)
 }
 
 func since(now, start time.Time) string { return round(now.Sub(start)) }

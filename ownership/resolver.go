@@ -60,6 +60,11 @@ type Resolver struct {
 	mu  sync.Mutex // serialises rebuilds; guards cfg and src
 	cfg *config.Config
 	src Sources
+
+	// changed is closed and replaced each time a snapshot is swapped in. It has a lock
+	// of its own because mu is held across network reads.
+	changedMu sync.Mutex
+	changed   chan struct{}
 }
 
 // Options configure a Resolver.
@@ -75,7 +80,8 @@ type Options struct {
 
 // NewResolver returns a Resolver with no snapshot; call SetConfig.
 func NewResolver(opt Options) *Resolver {
-	r := &Resolver{clients: opt.Clients, store: opt.Store, readOnly: opt.ReadOnly, log: opt.Logger, now: opt.Now}
+	r := &Resolver{clients: opt.Clients, store: opt.Store, readOnly: opt.ReadOnly, log: opt.Logger, now: opt.Now,
+		changed: make(chan struct{})}
 	if r.log == nil {
 		r.log = slog.Default()
 	}
@@ -89,6 +95,15 @@ func NewResolver(opt Options) *Resolver {
 
 // Snapshot returns the snapshot in force; nil before the first SetConfig.
 func (r *Resolver) Snapshot() *Snapshot { return r.snap.Load() }
+
+// Changed returns a channel that is closed when the next snapshot is swapped in (after a
+// config change or a source refresh), so watchers of the sources (on-call handoffs) react
+// to a refresh instead of polling. Take a new channel after each wake-up.
+func (r *Resolver) Changed() <-chan struct{} {
+	r.changedMu.Lock()
+	defer r.changedMu.Unlock()
+	return r.changed
+}
 
 // SetConfig installs a (new or reloaded) configuration: it records team departures,
 // reads every source, builds and swaps in the snapshot, and records ownership changes.
@@ -158,6 +173,10 @@ func (r *Resolver) rebuild(ctx context.Context, source string) error {
 		}
 	}
 	r.snap.Store(snap)
+	r.changedMu.Lock()
+	close(r.changed)
+	r.changed = make(chan struct{})
+	r.changedMu.Unlock()
 	if r.store == nil || r.readOnly {
 		return nil
 	}

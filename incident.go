@@ -83,6 +83,82 @@ type Incident struct {
 	Causes     []IncidentCause   `json:"causes,omitempty"`
 	Items      []ActionItem      `json:"action_items,omitempty"`
 	Patterns   []IncidentPattern `json:"patterns,omitempty"`
+	// Trigger is the action the incident was opened from (an opt-in rule fired on its
+	// result, or someone pressed "Open incident" on its notification): one incident each.
+	Trigger string `json:"trigger_action,omitempty"`
+	// HeaderTS is the header message in Channel, kept up to date as the incident moves.
+	HeaderTS string `json:"header_ts,omitempty"`
+	// PagedAt is when PagerDuty was paged (severity high or critical).
+	PagedAt *time.Time `json:"paged_at,omitempty"`
+	// Work done outside Postgres after resolution, recorded so a retried job does it once.
+	PageResolvedAt *time.Time `json:"-"`
+	ResolveDoneAt  *time.Time `json:"-"`
+}
+
+// Active reports whether responders are still working the incident.
+func (i *Incident) Active() bool { return i.State.Active() }
+
+// CausingActions are the actions held responsible: the confirmed causes or, while none
+// is confirmed, the likely candidates nobody dismissed — the best ranked one and every
+// other scoring at least LikelyShare of its score — likeliest first. They are who "pause
+// all causing agents" pauses, whose resources make the blast radius, and what routing's
+// "caused an incident" counts.
+func (i *Incident) CausingActions() []IncidentCause {
+	var confirmed, candidates []IncidentCause
+	for _, c := range i.Causes {
+		switch c.State {
+		case CauseConfirmed:
+			confirmed = append(confirmed, c)
+		case CauseCandidate:
+			if len(candidates) == 0 || c.Score >= LikelyShare*candidates[0].Score {
+				candidates = append(candidates, c)
+			}
+		}
+	}
+	if len(confirmed) > 0 {
+		return confirmed
+	}
+	return candidates
+}
+
+// LikelyShare is how close to the best candidate's score another candidate must come to
+// count as a likely cause: weak candidates (an old action that merely touched the same
+// resource) are listed, but pause nobody and bring no team in until confirmed.
+const LikelyShare = 0.25
+
+// IncidentVia says how an incident was opened.
+const (
+	ViaSlack = "slack"
+	ViaAPI   = "api"
+	ViaRule  = "rule"
+)
+
+// IncidentRequest asks to open an incident, from Slack, the API or an opt-in rule.
+type IncidentRequest struct {
+	Title     string
+	Severity  Severity
+	Resources []Resource
+	// Causes are action ids the reporter names as causes, likeliest first; they rank
+	// above anything attribution finds.
+	Causes []string
+	// OpenedBy is a person id ("slack:U…" for an unlinked Slack user), an actor id or
+	// "rule:<name>"; Via is ViaSlack, ViaAPI or ViaRule.
+	OpenedBy string
+	Via      string
+	// Trigger is the action the incident is opened from (an opt-in rule's, or the "Open
+	// incident" button's): at most one incident is opened per trigger action, however
+	// often its result is reported or the button pressed.
+	Trigger string
+	// At is when the incident is opened; zero means now.
+	At time.Time
+}
+
+// IncidentFilter selects incidents to list. Zero fields do not filter.
+type IncidentFilter struct {
+	Active   bool      // open or mitigated only
+	Since    time.Time // opened at or after
+	OpenedBy string
+	Limit    int // default 50, at most 500
 }
 
 // Ref is how people name the incident: "INC-42".
@@ -165,4 +241,26 @@ type TimelineEntry struct {
 	Who    string    `json:"who,omitempty"`
 	Text   string    `json:"text"`
 	Action string    `json:"action_id,omitempty"`
+	// Event is what exactly happened within the kind: the action's path, the result
+	// (succeeded, failed), the notification's state (delivered, folded, fallback; Who is
+	// its target, "team:payments"), the intervention (paused, acknowledged, …), the gate's
+	// state, the escalation step's target, the incident event (opened, channel, paged,
+	// severity, assigned, cause_confirmed, cause_dismissed, paused, mitigated, resolved).
+	Event string `json:"event,omitempty"`
+	// Channel is the Slack channel a notification was delivered to, or an intervention
+	// made in.
+	Channel string `json:"channel,omitempty"`
+	// TTIMillis is, for an intervention on a notification, the time from its delivery.
+	TTIMillis *int64 `json:"tti_ms,omitempty"`
 }
+
+// Timeline entry kinds.
+const (
+	TimelineAction       = "action"
+	TimelineResult       = "result"
+	TimelineNotification = "notification"
+	TimelineIntervention = "intervention"
+	TimelineEscalation   = "escalation"
+	TimelineGate         = "gate"
+	TimelineIncident     = "incident"
+)

@@ -174,7 +174,7 @@ func actionIDs(bs []slack.Block) []string {
 
 func TestActionIDsPerPath(t *testing.T) {
 	rec := &Recovery{Path: "git revert HEAD"}
-	base := []string{"acknowledge", "looks_ok", "flag", "details", "ask", "not_relevant"}
+	base := []string{"acknowledge", "looks_ok", "flag", "details", "ask", "not_relevant", "open_incident"}
 	cases := []struct {
 		name     string
 		path     string

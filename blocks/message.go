@@ -35,7 +35,7 @@ const (
 	BlockRecovery    = "recovery"
 	BlockWhy         = "why"
 	BlockActions     = "actions"      // the primary buttons: decide, stop, recover, respond
-	BlockMoreActions = "actions_more" // the secondary buttons: details, ask, not relevant
+	BlockMoreActions = "actions_more" // the secondary buttons: details, ask, not relevant, open incident
 )
 
 // Budgets for the parts of the summary section (runes, after escaping). Together with the
@@ -510,6 +510,7 @@ func buttons(n Notification, outcomes []Outcome) []slack.Block {
 		btn(ActionDetails, "Details"),
 		btn(ActionAsk, "❓ Ask"),
 		btn(ActionNotRelevant, "🔕 Not relevant"),
+		btn(ActionOpenIncident, "🚨 Open incident"),
 	}
 	return []slack.Block{
 		slack.NewActionBlock(BlockActions+":"+id, primary...),

@@ -283,6 +283,9 @@ func (s *Server) postResult(w http.ResponseWriter, r *http.Request) {
 	owner := p.agentID // empty for the admin, who may report for anyone
 	a, err := s.Actions.ReportResult(r.Context(), owner, r.PathValue("id"), mandate.ActionResult{
 		Status: status, Error: req.Error, FailureMode: req.FailureMode, DurationMS: duration, Result: req.Result})
+	if err == nil {
+		err = s.incidentRules(r.Context(), a)
+	}
 	if err != nil {
 		s.writeError(w, r, err)
 		return

@@ -23,10 +23,21 @@ CREATE TABLE incidents (
     postmortem_state text NOT NULL DEFAULT '' CHECK (postmortem_state IN ('', 'draft', 'published', 'closed')),
     postmortem    text,
     postmortem_at timestamptz,
-    published_by  text
+    published_by  text,
+    -- Work outside Postgres, recorded step by step so a retried job (after a crash or a
+    -- Slack or PagerDuty outage) neither repeats nor skips a step: the header message
+    -- posted in the channel, PagerDuty paged and told of the resolution, the resolution
+    -- announced and handed to the postmortem hook.
+    header_ts        text,
+    paged_at         timestamptz,
+    page_resolved_at timestamptz,
+    resolve_done_at  timestamptz
 );
 CREATE INDEX incidents_resource_keys ON incidents USING gin (resource_keys);
 CREATE INDEX incidents_opened ON incidents (opened_at);
+CREATE INDEX incidents_active ON incidents (number) WHERE state IN ('open', 'mitigated');
+-- `/mandate incident timeline` typed in an incident's channel finds the incident by it.
+CREATE UNIQUE INDEX incidents_channel ON incidents (channel) WHERE channel IS NOT NULL;
 
 -- Candidate causing actions, ranked by attribution; responders confirm or dismiss them.
 CREATE TABLE incident_causes (
@@ -38,19 +49,21 @@ CREATE TABLE incident_causes (
     state      text NOT NULL DEFAULT 'candidate' CHECK (state IN ('candidate', 'confirmed', 'dismissed')),
     decided_by text,
     decided_at timestamptz,
-    PRIMARY KEY (incident, action_id)
+    PRIMARY KEY (incident, action_id),
+    UNIQUE (incident, rank)
 );
 CREATE INDEX incident_causes_action ON incident_causes (action_id);
 
 -- What happened to an incident itself (opened, severity, assigned, mitigated, resolved,
 -- cause confirmed, …): part of its timeline.
 CREATE TABLE incident_events (
-    id       bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    incident bigint NOT NULL REFERENCES incidents (number),
-    kind     text NOT NULL,
-    who      text NOT NULL DEFAULT '',
-    text     text NOT NULL,
-    at       timestamptz NOT NULL DEFAULT now()
+    id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    incident  bigint NOT NULL REFERENCES incidents (number),
+    kind      text NOT NULL,
+    who       text NOT NULL DEFAULT '',
+    text      text NOT NULL,
+    action_id uuid REFERENCES actions (id), -- the cause confirmed, the agent paused for, …
+    at        timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX incident_events_incident ON incident_events (incident, at);
 

@@ -265,8 +265,30 @@ func (r *Router) modify(d *mandate.Decision, f *facts, now time.Time, dryRun boo
 			break
 		}
 	}
+	raised := false
 	for _, hit := range r.opt.Patterns.Match(f.action) {
-		d.Reasons = append(d.Reasons, fmt.Sprintf("⚠ this looks similar to incident %s (%s): %s", hit.Incident, hit.Summary, hit.Link))
+		name := hit.Incident
+		if hit.Number > 0 {
+			name = fmt.Sprintf("#%d", hit.Number)
+		}
+		d.Resembles = append(d.Resembles, hit.Incident)
+		reason := fmt.Sprintf("⚠ This looks similar to incident %s (%s)", name, hit.Summary)
+		if hit.Link != "" {
+			reason += "; postmortem: " + hit.Link
+		}
+		if hit.Items != "" {
+			reason += "; its action items: " + hit.Items
+		}
+		// Unkept promises raise the urgency once, however many incidents the action resembles.
+		if hit.OpenItems && !raised {
+			raised = true
+			d.Urgency = d.Urgency.Raise()
+			reason += fmt.Sprintf(" (not all done: urgency raised to %s)", d.Urgency)
+		}
+		d.Reasons = append(d.Reasons, reason)
+		for _, o := range hit.Overdue {
+			d.Reasons = append(d.Reasons, "⚠ you said you'd fix this: "+o)
+		}
 	}
 }
 

@@ -28,6 +28,16 @@ type PatternHit struct {
 	Incident string // e.g. "INC-123"
 	Summary  string
 	Link     string // to the postmortem
+	// Number is the incident's number, when known: the warning names "incident #123".
+	Number int64
+	// Items sums up the incident's action items, e.g. "1 of 2 done".
+	Items string
+	// Overdue names each promise not kept in time: "\"add a canary\" (bob), overdue since
+	// 2026-03-02". Each becomes a reason of its own: "you said you'd fix this: …".
+	Overdue []string
+	// OpenItems reports that some of the incident's action items are not done: the fix
+	// promised has not landed, so routing raises the urgency.
+	OpenItems bool
 }
 
 // Patterns finds stored incident patterns matching an action. Patterns arrive with

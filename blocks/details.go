@@ -167,6 +167,10 @@ func HelpText() string {
 		"• `/mandate watch PATTERN` — be told about actions on resources matching the pattern",
 		"• `/mandate unwatch PATTERN` — stop watching a pattern",
 		"• `/mandate snooze RESOURCE|RULE DURATION` — mute notifications for a resource or rule for a while",
+		"• `/mandate incident TITLE [--sev S] [--resource kind:name]…` — open an incident: a channel with the owners and on-call, likely causes, PagerDuty for high/critical",
+		"• `/mandate incident timeline [NUMBER]` — what happened around an incident, in order (the number may be left out in its channel)",
+		"• `/mandate incident list` — open incidents",
+		"• `/mandate digest [TEAM|admin]` — preview the weekly digest: your team's, a team's, or the admins'",
 		"• `/mandate help` — this list",
 	}, "\n")
 }

@@ -41,6 +41,10 @@ type Config struct {
 	Routing Routing `yaml:"routing"`
 	// Escalation holds escalation policies.
 	Escalation Escalation `yaml:"escalation"`
+	// Digests schedules the weekly digests and the daily nag of overdue action items.
+	Digests Digests `yaml:"digests"`
+	// Incidents holds the opt-in rules that open incidents by themselves.
+	Incidents Incidents `yaml:"incidents"`
 
 	// Dir is the directory of the config file: relative paths in it (local
 	// CODEOWNERS and catalog files) are read from there.
@@ -72,6 +76,11 @@ type Org struct {
 	// server: a dead-man's switch, so an outside monitor notices Mandate's silence.
 	HeartbeatURL   string   `yaml:"heartbeat_url"`
 	HeartbeatEvery Duration `yaml:"heartbeat_every"` // default 1 m
+	// BackupWebhook, when set, is told (POST, JSON, signed when MANDATE_WEBHOOK_SECRET
+	// is set) when Mandate itself is degraded: its database unreachable, its deliveries
+	// backing up; and again when it recovers. It must not depend on Mandate, nor on
+	// Slack if Slack is what failed: a pager's or chat's incoming webhook elsewhere.
+	BackupWebhook string `yaml:"backup_webhook"`
 }
 
 // DefaultReviewDeadline is Org.ReviewDeadline when the file does not set it.
@@ -133,6 +142,8 @@ type Team struct {
 	PagerDuty PagerDuty `yaml:"pagerduty"`
 	// Escalation picks an escalation policy per urgency for the team's notifications.
 	Escalation map[string]string `yaml:"escalation"`
+	// DigestSchedule overrides digests.schedule for the team ("off": no digest).
+	DigestSchedule string `yaml:"digest_schedule"`
 	// Location is Timezone parsed; the org's Location when Timezone is empty.
 	Location *time.Location `yaml:"-"`
 }

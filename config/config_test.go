@@ -285,6 +285,19 @@ var errorCases = []errorCase{
 		"people: [{id: a}]",
 		"teams: [{id: t}]",
 	), []string{"2: org.fallback: set exactly one of team or person"}},
+	{"backup webhook not a URL", y(
+		"org:",
+		"  fallback: {team: t}",
+		"  heartbeat_url: https://hc.acme.test/ping",
+		"  backup_webhook: hooks.acme.test/mandate",
+		"teams: [{id: t}]",
+	), []string{`4: org.backup_webhook: "hooks.acme.test/mandate" must be an absolute http:// or https:// URL`}},
+	{"heartbeat url without host", y(
+		"org:",
+		"  fallback: {team: t}",
+		"  heartbeat_url: \"https://\"",
+		"teams: [{id: t}]",
+	), []string{`3: org.heartbeat_url: "https://" must be an absolute http:// or https:// URL`}},
 
 	// ---- references ----
 	{"unknown admin", y(
@@ -731,6 +744,27 @@ func TestDefaults(t *testing.T) {
 	}
 	if cfg.Org.Fallback.String() != "person:a" {
 		t.Errorf("fallback = %v", cfg.Org.Fallback)
+	}
+	if cfg.Org.HeartbeatEvery.Duration != time.Minute || cfg.Org.HeartbeatURL != "" || cfg.Org.BackupWebhook != "" {
+		t.Errorf("heartbeat every %v, url %q, backup webhook %q: want 1m and none", cfg.Org.HeartbeatEvery, cfg.Org.HeartbeatURL, cfg.Org.BackupWebhook)
+	}
+}
+
+func TestBackupWebhook(t *testing.T) {
+	cfg, err := config.Parse("b.yaml", []byte(y(
+		"org:",
+		"  fallback: {team: t}",
+		"  heartbeat_url: https://hc.acme.test/ping/abc",
+		"  heartbeat_every: 30s",
+		"  backup_webhook: https://hooks.acme.test/mandate?token=x",
+		"people: [{id: a}]",
+		"teams: [{id: t, members: [a]}]",
+	)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := cfg.Org; o.BackupWebhook != "https://hooks.acme.test/mandate?token=x" || o.HeartbeatEvery.Duration != 30*time.Second {
+		t.Errorf("org = %+v", o)
 	}
 }
 

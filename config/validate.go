@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"path"
 	"slices"
 	"strings"
@@ -22,6 +23,8 @@ var sections = []func(*validator){
 	(*validator).checkOwnership,
 	(*validator).checkRouting,
 	(*validator).checkEscalation,
+	(*validator).checkDigests,
+	(*validator).checkIncidents,
 }
 
 // validator checks a decoded Config, fills in defaults, and reports problems
@@ -88,11 +91,20 @@ func (v *validator) checkOrg() {
 	if o.ReviewDeadline.Duration == 0 {
 		o.ReviewDeadline.Duration = DefaultReviewDeadline
 	}
-	if u := o.HeartbeatURL; u != "" && !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-		v.pathf("org.heartbeat_url", "%q must be an http:// or https:// URL", u)
-	}
+	v.httpURL("org.heartbeat_url", o.HeartbeatURL)
+	v.httpURL("org.backup_webhook", o.BackupWebhook)
 	if o.HeartbeatEvery.Duration == 0 {
 		o.HeartbeatEvery.Duration = time.Minute
+	}
+}
+
+// httpURL checks an optional URL Mandate will POST to.
+func (v *validator) httpURL(p, u string) {
+	if u == "" {
+		return
+	}
+	if parsed, err := url.Parse(u); err != nil || (parsed.Scheme != "http" && parsed.Scheme != "https") || parsed.Host == "" {
+		v.pathf(p, "%q must be an absolute http:// or https:// URL", u)
 	}
 }
 

@@ -50,7 +50,7 @@ func (e usageError) Error() string { return e.msg }
 func commands() []*command {
 	return []*command{serveCmd, migrateCmd, configCheckCmd, agentsTokenCmd, benchIngestCmd,
 		ownershipExplainCmd, ownershipStatusCmd, ownershipHistoryCmd, ownershipCoverageCmd,
-		routingExplainCmd, routingStatsCmd, slackfakeCmd, benchNotifyCmd, demoCmd}
+		routingExplainCmd, routingStatsCmd, slackfakeCmd, benchNotifyCmd, benchEscalationCmd, demoCmd, digestCmd}
 }
 
 func main() {

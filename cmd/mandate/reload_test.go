@@ -36,6 +36,13 @@ func (l *logLines) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// String returns everything logged so far.
+func (l *logLines) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
 // count says how often the log holds want.
 func (l *logLines) count(want string) int {
 	l.mu.Lock()

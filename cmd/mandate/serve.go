@@ -10,6 +10,7 @@ import (
 	_ "net/http/pprof"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -19,7 +20,9 @@ import (
 	"github.com/mandatehq/mandate"
 	"github.com/mandatehq/mandate/blocks"
 	"github.com/mandatehq/mandate/config"
+	"github.com/mandatehq/mandate/digests"
 	"github.com/mandatehq/mandate/escalation"
+	"github.com/mandatehq/mandate/incidents"
 	"github.com/mandatehq/mandate/ingest"
 	"github.com/mandatehq/mandate/notify"
 	"github.com/mandatehq/mandate/ownership"
@@ -107,16 +110,32 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 	if key := env.getenv("PAGERDUTY_ROUTING_KEY"); key != "" {
 		pd = &notify.PagerDuty{RoutingKey: key, Endpoint: env.getenv("MANDATE_PAGERDUTY_EVENTS_URL")}
 	}
-	jobs := map[postgres.JobKind]postgres.Handler{postgres.JobExpireGate: expireGate(gates, func() *postgres.ActionStore { return actions }, pd, log)}
+	email, err := emailFrom(env)
+	if err != nil {
+		return err
+	}
+	deliveries := postgres.NewDeliveryStore(db)
+	// Webhook targets of routing rules (playbooks) are delivered with or without Slack,
+	// always signed: without MANDATE_WEBHOOK_SECRET they fail, saying so.
+	secret := env.getenv("MANDATE_WEBHOOK_SECRET")
+	playbooks := &notify.Webhooks{Store: deliveries, Log: log}
+	if secret != "" {
+		playbooks.Webhook = &notify.Webhook{Secret: secret}
+	} else if n := webhookTargets(cfg); n > 0 {
+		log.Warn("routing rules name webhook targets but MANDATE_WEBHOOK_SECRET is not set: their notifications will fail", "targets", n)
+	}
+	jobs := map[postgres.JobKind]postgres.Handler{
+		postgres.JobExpireGate: expireGate(gates, func() *postgres.ActionStore { return actions }, pd, log),
+		postgres.JobWebhook:    playbooks.Deliver,
+	}
 	if slackOn {
 		if sl, err = newSlack(ctx, botToken, appToken, apiURL, db, current.get, owners, log, registry, status); err != nil {
 			return err
 		}
 		jobs[postgres.JobDeliver] = sl.notifier.Deliver
 		slackStatus = sl.status
-		if fb, err := fallbackFrom(env, pd, current.get); err != nil {
-			return err
-		} else if fb != nil {
+		if fb := fallbackFrom(pd, email, current.get); fb != nil {
+			fb.Channels = deliveries
 			sl.notifier.Fallback = fb
 			if v := env.getenv("MANDATE_SLACK_FALLBACK_AFTER"); v != "" {
 				d, err := time.ParseDuration(v)
@@ -130,22 +149,104 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 	// Durable jobs (River on Postgres): notification deliveries, escalation steps and gate
 	// expiries.
 	var escalator *escalation.Escalator
+	var handoffs *escalation.Handoffs
 	if sl != nil {
-		escalator = &escalation.Escalator{Notifications: postgres.NewDeliveryStore(db), Messenger: sl.notifier,
+		escalator = &escalation.Escalator{Notifications: deliveries, Messenger: sl.notifier,
 			Config: current.get, Owners: owners, Now: time.Now, Log: log}
 		if pd != nil {
 			escalator.PagerDuty = pd.EscalateToPagerDuty
 		}
 		jobs[postgres.JobEscalate] = escalator.Run
+		// On-call handoffs: when PagerDuty's on-call for a team changes, the incoming
+		// person gets one DM listing what is open for the team.
+		handoffs = &escalation.Handoffs{Owners: owners, Messenger: sl.notifier, Config: current.get, Now: time.Now, Log: log}
+		jobs[postgres.JobHandoff] = handoffs.Send
+		// escalation_policy targets of routing rules start their policy's chain.
+		jobs[postgres.JobEscalationTarget] = (&escalation.Targets{Escalator: escalator, Store: deliveries}).Run
 	}
+	if pd != nil {
+		// A human's answer in Slack acknowledges or resolves the incidents Mandate opened
+		// about the action, and the thread says so.
+		answers := &notify.Answers{PagerDuty: pd, Log: log}
+		if sl != nil {
+			answers.Answered = func(ctx context.Context, p *postgres.Page, event string) {
+				if n, err := deliveries.Get(ctx, p.NotificationID); err == nil {
+					sl.notifier.Thread(ctx, n, fmt.Sprintf("📟 PagerDuty incident %sd: answered in Slack.", event))
+				}
+			}
+		}
+		jobs[postgres.JobAnswerPage] = answers.Run
+	}
+	// Weekly digests and the daily nag of overdue action items: one periodic tick, inserted
+	// by the elected leader every minute, sends whatever schedule is due; digest_runs makes
+	// each run happen once across replicas and restarts.
+	digestStore := postgres.NewDigestStore(db)
+	digestBuilder := &digests.Builder{Store: digestStore, Config: current.get}
+	scheduler := &digests.Scheduler{Builder: digestBuilder, Runs: digestStore, Config: current.get, Now: time.Now, Log: log}
+	if sl != nil {
+		scheduler.Slack = sl.api
+		sl.handlers.SetDigests(digestBuilder) // `/mandate digest [TEAM]`
+	}
+	if email != nil {
+		scheduler.Email = func(ctx context.Context, m digests.Email) error {
+			return email.Send(ctx, notify.Message{To: []string{m.To}, Subject: m.Subject, Text: m.Text, HTML: m.HTML})
+		}
+	}
+	jobs[postgres.JobScheduleTick] = scheduler.Job
+	// Incidents: opened from Slack, the API and the auto-open rules. Their channels, pages
+	// and resolutions are durable jobs; routing counts them from an in-memory index.
+	incidentIndex := incidents.NewIndex()
+	incidentSvc := &incidents.Service{Actors: actors, Owners: owners, Config: current.get, PagerDuty: pd,
+		Index: incidentIndex, Now: time.Now, Log: log}
+	if sl != nil {
+		incidentSvc.Slack = sl.api
+	}
+	jobs[postgres.JobIncidentChannel] = incidentSvc.OpenChannel
+	jobs[postgres.JobIncidentPage] = incidentSvc.Page
+	jobs[postgres.JobIncidentResolved] = incidentSvc.Resolved
 	queue, err := postgres.NewQueue(db, postgres.QueueOptions{Logger: log, Handlers: jobs})
 	if err != nil {
 		return err
 	}
+	if err := queue.Periodic(postgres.JobScheduleTick, time.Minute); err != nil {
+		return fmt.Errorf("job queue: %w", err)
+	}
+	if pd != nil {
+		pd.Pages = postgres.NewPageStore(db, queue)
+	}
 	if escalator != nil {
 		escalator.Store = postgres.NewEscalationStore(db, queue)
+		handoffs.Store = postgres.NewOnCallStore(db, queue)
 		sl.notifier.OnDelivered = func(ctx context.Context, n *mandate.Notification) { escalator.Begin(ctx, n) }
 	}
+	if sl != nil {
+		// Interventions schedule the PagerDuty answers in their own transaction.
+		sl.handlers.Deliveries = deliveries.WithQueue(queue)
+	}
+	incidentStore := postgres.NewIncidentStore(db, queue)
+	incidentSvc.Store = incidentStore
+	if sl != nil {
+		sl.handlers.SetIncidents(incidentSvc)
+	}
+	// What incidents teach: postmortem drafts, action items (and their daily nag), and the
+	// patterns routing warns about. The matcher serves routing from memory; it is loaded
+	// now, after each resolution, and whenever another replica announces a change.
+	learnStore := postgres.NewLearningStore(db)
+	matcher := &incidents.Matcher{Source: learnStore}
+	if err := matcher.Load(ctx); err != nil {
+		return fmt.Errorf("load incident patterns: %w", err)
+	}
+	learner := &incidents.Learner{Store: learnStore, Incidents: incidentStore, Feedback: postgres.NewRoutingStore(db),
+		Matcher: matcher, Config: current.get, Log: log}
+	if sl != nil {
+		learner.Slack = sl.api
+		sl.handlers.SetLearning(learner)
+		scheduler.Nag = func(ctx context.Context, now time.Time) error { _, err := learner.Nag(ctx, now); return err }
+	}
+	incidentSvc.OnResolved = learner.OnResolved
+	// Pattern hits are statistics: matched in memory after the action's commit and written
+	// by one background writer, off the ingest path.
+	hits := incidents.NewHitRecorder(matcher, learnStore, log)
 	actions = postgres.NewActionStore(db, postgres.ActionStoreOptions{Queue: queue, Deliver: slackOn,
 		GateTimeout: cfg.Routing.GateTimeout.Duration})
 	defer actions.Close()
@@ -153,7 +254,8 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 		sl.handlers.Actions = actions
 	}
 	srv := ingest.New(ingest.Config{
-		Actions:     actions,
+		Actions:     incidents.ObserveHits(actions, hits),
+		Postmortem:  learner.Markdown,
 		Actors:      actors,
 		Ownership:   owners,
 		Feedback:    postgres.NewRoutingStore(db),
@@ -162,8 +264,10 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 		Questions:   postgres.NewDeliveryStore(db),
 		Gates:       gates,
 		SlackStatus: slackStatus,
+		Degraded:    channelTrouble(deliveries),
 		Logger:      log,
 		Registry:    registry,
+		Incidents:   incidentSvc,
 	})
 	// The routing aggregates outlive config reloads; failures are warmed from Postgres so
 	// a restart does not wipe agents' track records.
@@ -192,7 +296,7 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 		tracker.ObserveResult(f.Actor, mandate.StatusFailed, f.At)
 	}
 	newRouter := func(cfg *config.Config) (*routing.Router, error) {
-		router, err := routing.New(cfg, owners, routing.Options{Tracker: tracker, Live: live})
+		router, err := routing.New(cfg, owners, routing.Options{Tracker: tracker, Live: live, Incidents: incidentIndex, Patterns: matcher})
 		if err != nil {
 			return nil, fmt.Errorf("routing: %w", err)
 		}
@@ -212,18 +316,60 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	reloadPatterns := func() {
+		if err := matcher.Load(ctx); err != nil {
+			log.Warn("cannot reload incident patterns; keeping the previous ones", "err", err)
+		}
+	}
+	go db.Listen(ctx, postgres.LearningChannel, func(string) { reloadPatterns() }, reloadPatterns, nil)
+	go hits.Run(ctx)
 	go db.Listen(ctx, postgres.StateChannel, srv.StateChanged, srv.ResyncStates, func(err error) {
 		log.Warn("state listener lost its connection; reconnecting", "err", err)
 	})
 	go db.Listen(ctx, postgres.LiveChannel, func(string) { reloadLive() }, reloadLive, nil)
 	go db.Listen(ctx, postgres.GateChannel, srv.GateChanged, srv.ResyncStates, nil)
-	go heartbeat(ctx, current.get, func() string {
-		if err := db.Ping(ctx); err != nil {
-			return "degraded: database unreachable"
+	// Routing's incident signals: every incident opened within routing.incident_window,
+	// kept current from every replica's changes (NOTIFY), reloaded in full when the
+	// listener (re)connects and hourly so old incidents drop out.
+	loadIncidents := func() {
+		since := time.Now().Add(-current.get().Routing.IncidentWindow.Duration)
+		if err := incidentIndex.Load(ctx, incidentStore, since); err != nil {
+			log.Warn("cannot load incidents for routing", "err", err)
 		}
-		return "ok"
-	}, log)
+	}
+	loadIncidents()
+	go db.Listen(ctx, postgres.IncidentChannel, func(payload string) {
+		n, err := strconv.ParseInt(payload, 10, 64)
+		if err == nil {
+			err = incidentIndex.Refresh(ctx, incidentStore, n)
+		}
+		if err != nil {
+			log.Warn("cannot refresh an incident for routing", "incident", payload, "err", err)
+		}
+	}, loadIncidents, nil)
+	go func() {
+		tick := time.NewTicker(time.Hour)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				loadIncidents()
+			}
+		}
+	}()
+	// The backup webhook is signed when a secret is set; unsigned otherwise, since it
+	// may be a chat's incoming webhook that could not check a signature anyway.
+	alarm := &notify.Alarm{Webhook: &notify.Webhook{Secret: secret, AllowUnsigned: true}, Email: email, Config: current.get}
+	go newMonitor(current.get, db.Ping, func(ctx context.Context) (int64, error) { return actions.DeliveryBacklog(ctx, backlogAge) },
+		postgres.NewAlertStore(db), alarm, log).run(ctx)
 	go owners.Run(ctx)
+	if handoffs != nil {
+		// Checks now and after every ownership refresh; every replica runs it, and
+		// Postgres makes each handoff one message.
+		go handoffs.Run(ctx)
+	}
 	if err := queue.Start(ctx); err != nil {
 		return fmt.Errorf("job queue: %w", err)
 	}
@@ -288,29 +434,58 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 	return nil
 }
 
-// fallbackFrom builds the channels used when Slack fails for too long: PagerDuty (if
-// configured) and email over SMTP from MANDATE_SMTP_HOST, _PORT, _USERNAME, _PASSWORD,
-// _FROM and _TLS. It returns nil when neither is configured.
-func fallbackFrom(env *environ, pd *notify.PagerDuty, cfg func() *config.Config) (*notify.Fallback, error) {
-	fb := &notify.Fallback{PagerDuty: pd, Config: cfg}
-	if host := env.getenv("MANDATE_SMTP_HOST"); host != "" {
-		port := 0
-		if v := env.getenv("MANDATE_SMTP_PORT"); v != "" {
-			if _, err := fmt.Sscan(v, &port); err != nil || port <= 0 {
-				return nil, fmt.Errorf("MANDATE_SMTP_PORT %q is not a port number", v)
-			}
-		}
-		from := env.getenv("MANDATE_SMTP_FROM")
-		if from == "" {
-			return nil, errors.New("MANDATE_SMTP_HOST is set but MANDATE_SMTP_FROM is not: say which address Mandate's email comes from")
-		}
-		fb.Email = &notify.Email{Host: host, Port: port, Username: env.getenv("MANDATE_SMTP_USERNAME"),
-			Password: env.getenv("MANDATE_SMTP_PASSWORD"), From: from, TLS: env.getenv("MANDATE_SMTP_TLS")}
-	}
-	if fb.PagerDuty == nil && fb.Email == nil {
+// emailFrom builds email over SMTP from MANDATE_SMTP_HOST, _PORT, _USERNAME, _PASSWORD,
+// _FROM and _TLS; nil when MANDATE_SMTP_HOST is not set.
+func emailFrom(env *environ) (*notify.Email, error) {
+	host := env.getenv("MANDATE_SMTP_HOST")
+	if host == "" {
 		return nil, nil
 	}
-	return fb, nil
+	port := 0
+	if v := env.getenv("MANDATE_SMTP_PORT"); v != "" {
+		if _, err := fmt.Sscan(v, &port); err != nil || port <= 0 {
+			return nil, fmt.Errorf("MANDATE_SMTP_PORT %q is not a port number", v)
+		}
+	}
+	from := env.getenv("MANDATE_SMTP_FROM")
+	if from == "" {
+		return nil, errors.New("MANDATE_SMTP_HOST is set but MANDATE_SMTP_FROM is not: say which address Mandate's email comes from")
+	}
+	return &notify.Email{Host: host, Port: port, Username: env.getenv("MANDATE_SMTP_USERNAME"),
+		Password: env.getenv("MANDATE_SMTP_PASSWORD"), From: from, TLS: env.getenv("MANDATE_SMTP_TLS")}, nil
+}
+
+// fallbackFrom builds the channels used when Slack fails for too long: PagerDuty and
+// email, each if configured. It returns nil when neither is.
+func fallbackFrom(pd *notify.PagerDuty, email *notify.Email, cfg func() *config.Config) *notify.Fallback {
+	if pd == nil && email == nil {
+		return nil
+	}
+	return &notify.Fallback{PagerDuty: pd, Email: email, Config: cfg}
+}
+
+// channelTrouble lists, for status, the delivery channels that failed in the last hour.
+func channelTrouble(deliveries *postgres.DeliveryStore) func(ctx context.Context) []string {
+	return func(ctx context.Context) []string {
+		lines, err := deliveries.Degraded(ctx, time.Now().Add(-time.Hour))
+		if err != nil {
+			return nil // the database check before it already says what is wrong
+		}
+		return lines
+	}
+}
+
+// webhookTargets counts the webhook targets routing rules name.
+func webhookTargets(cfg *config.Config) int {
+	n := 0
+	for _, r := range cfg.Routing.Rules {
+		for _, t := range r.Then.Targets {
+			if t.Webhook != "" {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // expireGate is the gate-expiry job: a gate nobody decided in time expires (never
@@ -339,16 +514,7 @@ func expireGate(gates *postgres.GateStore, actions func() *postgres.ActionStore,
 		if err != nil {
 			return err
 		}
-		if err := pd.GateExpired(ctx, a); err != nil {
-			if d, ok := notify.RetryAfter(err); ok {
-				return postgres.RetryAfter{D: d}
-			}
-			if !notify.Retryable(err) {
-				return postgres.Permanent{Err: err}
-			}
-			return err
-		}
-		return nil
+		return notify.JobError(pd.GateExpired(ctx, a))
 	}
 }
 

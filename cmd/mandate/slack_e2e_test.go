@@ -24,6 +24,7 @@ type slackEnv struct {
 	addr  string
 	token string // the deployer's
 	logs  *logLines
+	dbURL string
 }
 
 const e2eAdmin = "e2e-admin"
@@ -44,9 +45,9 @@ func startSlackServeWith(t *testing.T, configPath string, extra ...string) *slac
 	fake.AddChannel("C0PAYMENTS", "payments")
 	fake.AddChannel("C0PLATFORM", "platform")
 	fake.AddChannel("C0DATA", "data")
-	e := &slackEnv{fake: fake, addr: freeAddr(t), logs: newLogLines()}
+	e := &slackEnv{fake: fake, addr: freeAddr(t), logs: newLogLines(), dbURL: pgtest.URL(t)}
 	vars := map[string]string{
-		"DATABASE_URL": pgtest.URL(t), "MANDATE_CONFIG": configPath, "MANDATE_LISTEN": e.addr,
+		"DATABASE_URL": e.dbURL, "MANDATE_CONFIG": configPath, "MANDATE_LISTEN": e.addr,
 		"SLACK_BOT_TOKEN": fake.BotToken(), "SLACK_APP_TOKEN": fake.AppToken(), "MANDATE_SLACK_API_URL": fake.URL() + "/api/",
 		"MANDATE_ADMIN_TOKEN": e2eAdmin,
 	}
@@ -58,7 +59,13 @@ func startSlackServeWith(t *testing.T, configPath string, extra ...string) *slac
 	go func() {
 		done <- run(ctx, &environ{stdout: e.logs, stderr: e.logs, getenv: func(k string) string { return vars[k] }}, []string{"serve"})
 	}()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		if t.Failed() {
+			t.Logf("the server's log:\n%s", e.logs.String())
+		}
+	})
 	e.logs.waitFor(t, servingMessage, 1)
 	if err := fake.WaitConnected(ctx, 1); err != nil {
 		t.Fatal(err)
@@ -93,7 +100,7 @@ func (e *slackEnv) post(t *testing.T, path, token, body string) map[string]any {
 }
 
 // waitCtx bounds a test's waits: a failure stops the test instead of hanging it. It is a
-// limit, not a budget (escalation steps wait on River's 5 s scheduler ticks).
+// limit, not a budget.
 func waitCtx(t *testing.T) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)

@@ -306,7 +306,7 @@ func TestLongInputStaysWithinLimits(t *testing.T) {
 		checkLimits(t, encode(t, rendered{Blocks: Details(huge())}))
 	})
 	t.Run("modal", func(t *testing.T) {
-		checkLimits(t, encode(t, rendered{View: AskModal(1, huge().Summary)}))
+		checkLimits(t, encode(t, rendered{View: AskModal(1, huge().Summary, "C0123456789", "1700000000.000100")}))
 	})
 	t.Run("status", func(t *testing.T) {
 		s := status(true)
@@ -539,8 +539,17 @@ func TestStatusText(t *testing.T) {
 }
 
 func TestAskModal(t *testing.T) {
-	v := AskModal(42, "summary")
-	if v.CallbackID != "ask_question" || v.PrivateMetadata != "42" || v.Type != slack.VTModal ||
+	v := AskModal(42, "summary", "C1", "1.2")
+	if m, ok := ParseAskMetadata(v.PrivateMetadata); !ok || m != (AskMetadata{42, "C1", "1.2"}) {
+		t.Errorf("private metadata %q", v.PrivateMetadata)
+	}
+	if m, ok := ParseAskMetadata("42"); !ok || m != (AskMetadata{NotificationID: 42}) {
+		t.Errorf("a bare id: %+v %v", m, ok)
+	}
+	if _, ok := ParseAskMetadata("x|C1|1.2"); ok {
+		t.Error("a bad id was accepted")
+	}
+	if v.CallbackID != "ask_question" || v.Type != slack.VTModal ||
 		v.Title.Text != "Ask a question" || v.Submit.Text != "Send" {
 		t.Fatalf("modal = %+v", v)
 	}

@@ -20,12 +20,16 @@ const (
 
 // AskModal is the modal the ask button opens. The notification id travels in
 // private_metadata, so the submission can be tied to its message without any lookup state.
-func AskModal(notificationID int64, summary string) slack.ModalViewRequest {
+//
+// The modal remembers the message it was opened from (channel and ts), because the
+// question goes to that message's thread and a button can be pressed before the post's
+// answer is recorded on the notification.
+func AskModal(notificationID int64, summary, channel, ts string) slack.ModalViewRequest {
 	about := "*About:* " + clip(orDash(summary), maxText-len("*About:* "))
 	return slack.ModalViewRequest{
 		Type:            slack.VTModal,
 		CallbackID:      AskCallbackID,
-		PrivateMetadata: strconv.FormatInt(notificationID, 10),
+		PrivateMetadata: AskMetadata{NotificationID: notificationID, Channel: channel, TS: ts}.String(),
 		Title:           plain("Ask a question"),
 		Submit:          plain("Send"),
 		Close:           plain("Cancel"),
@@ -170,7 +174,33 @@ func HelpText() string {
 		"• `/mandate incident TITLE [--sev S] [--resource kind:name]…` — open an incident: a channel with the owners and on-call, likely causes, PagerDuty for high/critical",
 		"• `/mandate incident timeline [NUMBER]` — what happened around an incident, in order (the number may be left out in its channel)",
 		"• `/mandate incident list` — open incidents",
+		"• `/mandate incident sev [NUMBER] low|medium|high|critical` — change an incident's severity: raising it to high or critical pages PagerDuty (the number may be left out in its channel)",
 		"• `/mandate digest [TEAM|admin]` — preview the weekly digest: your team's, a team's, or the admins'",
 		"• `/mandate help` — this list",
 	}, "\n")
+}
+
+// AskMetadata is what the ask modal carries in private_metadata: the notification and
+// the message the button was on.
+type AskMetadata struct {
+	NotificationID int64
+	Channel, TS    string
+}
+
+// String encodes m as "ID|CHANNEL|TS".
+func (m AskMetadata) String() string {
+	return strconv.FormatInt(m.NotificationID, 10) + "|" + m.Channel + "|" + m.TS
+}
+
+// ParseAskMetadata decodes private_metadata written by AskModal; a bare notification id
+// (from modals opened before the message was recorded with it) is accepted too.
+func ParseAskMetadata(s string) (AskMetadata, bool) {
+	id, rest, _ := strings.Cut(s, "|")
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil || n <= 0 {
+		return AskMetadata{}, false
+	}
+	m := AskMetadata{NotificationID: n}
+	m.Channel, m.TS, _ = strings.Cut(rest, "|")
+	return m, true
 }

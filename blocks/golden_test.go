@@ -3,17 +3,14 @@ package blocks
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/slack-go/slack"
-)
 
-var update = flag.Bool("update", false, "rewrite testdata/*.golden.json from the current output")
+	"github.com/mandatehq/mandate/internal/golden"
+)
 
 // t0 is the fixed time every fixture happens at; nothing here reads the clock.
 var t0 = time.Date(2026, 3, 2, 14, 5, 0, 0, time.UTC)
@@ -43,36 +40,7 @@ func encode(t testing.TB, v any) []byte {
 // checkGolden compares v with testdata/<name>.golden.json, or rewrites the file with -update.
 func checkGolden(t *testing.T, name string, v any) {
 	t.Helper()
-	got := encode(t, v)
-	path := filepath.Join("testdata", name+".golden.json")
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./blocks -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		gl, wl := strings.Split(string(got), "\n"), strings.Split(string(want), "\n")
-		for i := 0; i < len(gl) || i < len(wl); i++ {
-			var g, w string
-			if i < len(gl) {
-				g = gl[i]
-			}
-			if i < len(wl) {
-				w = wl[i]
-			}
-			if g != w {
-				t.Fatalf("%s differs at line %d:\n got: %s\nwant: %s\n(run go test ./blocks -update if the change is intended)", path, i+1, g, w)
-			}
-		}
-	}
+	golden.Check(t, name+".golden.json", encode(t, v))
 }
 
 // monitored is the standard fixture: an agent changed code of one owned service.
@@ -207,14 +175,16 @@ func status(degraded bool) Status {
 
 func TestGolden(t *testing.T) {
 	cases := map[string]func() any{
-		"monitored":     func() any { return message(monitored(), nil) },
-		"flagged":       func() any { return message(flagged(), nil) },
-		"gated":         func() any { return message(gated(), nil) },
-		"critical":      func() any { return message(criticalN(), nil) },
-		"recovery":      func() any { return message(withRecovery(), nil) },
-		"folded":        func() any { return message(folded(), nil) },
-		"agent_paused":  func() any { n := monitored(); n.AgentPaused = true; return message(n, nil) },
-		"ask_modal":     func() any { return rendered{View: AskModal(42, monitored().Summary)} },
+		"monitored":    func() any { return message(monitored(), nil) },
+		"flagged":      func() any { return message(flagged(), nil) },
+		"gated":        func() any { return message(gated(), nil) },
+		"critical":     func() any { return message(criticalN(), nil) },
+		"recovery":     func() any { return message(withRecovery(), nil) },
+		"folded":       func() any { return message(folded(), nil) },
+		"agent_paused": func() any { n := monitored(); n.AgentPaused = true; return message(n, nil) },
+		"ask_modal": func() any {
+			return rendered{View: AskModal(42, monitored().Summary, "C0PAYMENTS", "1700000000.000100")}
+		},
 		"details":       func() any { return rendered{Blocks: Details(withRecovery())} },
 		"status_ok":     func() any { s := status(false); return rendered{Text: StatusText(s)} },
 		"status_bad":    func() any { s := status(true); return rendered{Text: StatusText(s)} },

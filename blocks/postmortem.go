@@ -18,6 +18,9 @@ const (
 	ActionPublishPostmortem = "publish_postmortem"
 	ActionClosePostmortem   = "close_postmortem"
 	ActionItemDone          = "action_item_done"
+	// ActionMissedNotification opens MissedModal: during review, someone says who should
+	// have been told about one of the incident's causes.
+	ActionMissedNotification = "missed_notification"
 )
 
 // Block id prefixes of the postmortem card and the overdue reminder; the full block_id
@@ -48,6 +51,25 @@ const (
 	ItemTitleMax = 300
 )
 
+// The "Should have been notified" modal's ids: the submission reads the causing action
+// (an option whose value is the action id), who was missed (a Slack user, or a team whose
+// option value is the team id) and a note from View.State.Values[block][input]; the
+// incident and the card to refresh from PrivateMetadata (ItemModalMetadata).
+const (
+	MissedCallbackID  = "missed_notification"
+	MissedCauseBlock  = "missed_cause"
+	MissedCauseInput  = "missed_cause_select"
+	MissedPersonBlock = "missed_person"
+	MissedPersonInput = "missed_person_select"
+	MissedTeamBlock   = "missed_team"
+	MissedTeamInput   = "missed_team_select"
+	MissedNoteBlock   = "missed_note"
+	MissedNoteInput   = "missed_note_input"
+	// MissedNoteMax is the longest note accepted, as for POST /v1/routing/missed; Slack
+	// enforces it in the input.
+	MissedNoteMax = 2000
+)
+
 // maxCardItems bounds the items listed on a card, each a block with its own Done button.
 const maxCardItems = 20
 
@@ -61,6 +83,8 @@ type PostmortemCard struct {
 	PublishedBy string
 	// Causes counts the root cause candidates the draft lists.
 	Causes int
+	// Missed counts the "should have been notified" marks on those causes.
+	Missed int
 	Items  []ActionItem
 	// Link is where the full draft is read (the thread has it too).
 	Link string
@@ -136,6 +160,9 @@ func Postmortem(c PostmortemCard) (fallback string, blocks []slack.Block) {
 	if c.Causes > 0 {
 		facts = append(facts, "Root cause candidates: "+strconv.Itoa(c.Causes)+" (a human verifies)")
 	}
+	if c.Missed > 0 {
+		facts = append(facts, "Should have been notified: "+plural(c.Missed, "mark", "marks")+", in _What we'll change_")
+	}
 	if !c.At.IsZero() {
 		facts = append(facts, "Last written "+formatTime(c.At))
 	}
@@ -170,7 +197,7 @@ func Postmortem(c PostmortemCard) (fallback string, blocks []slack.Block) {
 		btn := func(actionID, text string) *slack.ButtonBlockElement {
 			return slack.NewButtonBlockElement(actionID, value, plain(text))
 		}
-		els := []slack.BlockElement{btn(ActionAddActionItem, "➕ Add action item")}
+		els := []slack.BlockElement{btn(ActionAddActionItem, "➕ Add action item"), btn(ActionMissedNotification, "🔕 Should have been notified")}
 		if c.State != mandate.PostmortemPublished {
 			els = append(els, btn(ActionPublishPostmortem, "📣 Publish").WithStyle(slack.StylePrimary).
 				WithConfirm(confirm("Publish the postmortem?", "Publish "+ref+"'s postmortem? Check first that the root causes are verified and the impact is filled in.", "Publish", slack.StylePrimary)))
@@ -235,6 +262,88 @@ func ActionItemModal(number int64, title, metadata string) slack.ModalViewReques
 			personBlock,
 			slack.NewInputBlock(ItemDueBlock, plain("Due"), nil, slack.NewDatePickerBlockElement(ItemDueInput)),
 		}},
+	}
+}
+
+// MissedForm is what the "Should have been notified" modal offers: the incident's causes
+// nobody dismissed, likeliest first, and the teams of mandate.yaml.
+type MissedForm struct {
+	Incident int64
+	Title    string
+	Causes   []MissedCause
+	Teams    []MissedTeam
+}
+
+// MissedCause is a causing action as the modal's select names it.
+type MissedCause struct {
+	ActionID   string
+	Actor      string
+	ActionType string
+	Summary    string
+}
+
+// MissedTeam is a team the modal offers; Name may be empty.
+type MissedTeam struct {
+	ID   string
+	Name string
+}
+
+// Slack's limits on a static select: its options, an option's text.
+const (
+	maxOptions    = 100
+	maxOptionText = 75
+)
+
+// MissedModal asks, during an incident's review, who should have been told about one of
+// its causes and was not: a person (any Slack user; the submission checks they are in
+// mandate.yaml) or a team, and why. The select of causes starts on the likeliest one.
+func MissedModal(f MissedForm, metadata string) slack.ModalViewRequest {
+	about := "*" + incidentRef(f.Incident) + ":* " + clip(orDash(f.Title), 2000) +
+		"\nSay who should have been told about a causing action and was not. It counts against the rule that routed it, and the postmortem suggests the change."
+	var causes []*slack.OptionBlockObject
+	for _, c := range f.Causes[:min(len(f.Causes), maxOptions)] {
+		label := orDash(c.Actor) + " " + orDash(c.ActionType) + ": " + orDash(c.Summary)
+		causes = append(causes, slack.NewOptionBlockObject(c.ActionID, plain(clipPlain(oneLine(label), maxOptionText)), nil))
+	}
+	causeSelect := slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plain("Choose the action"), MissedCauseInput, causes...)
+	if len(causes) > 0 {
+		causeSelect.InitialOption = causes[0]
+	}
+	person := slack.NewInputBlock(MissedPersonBlock, plain("Who should have been told"), plain("A person, or a team below."),
+		slack.NewOptionsSelectBlockElement(slack.OptTypeUser, plain("Choose a person"), MissedPersonInput))
+	person.Optional = true
+	bs := []slack.Block{
+		section("about", about),
+		slack.NewInputBlock(MissedCauseBlock, plain("Causing action"), nil, causeSelect),
+		person,
+	}
+	if len(f.Teams) > 0 {
+		var teams []*slack.OptionBlockObject
+		for _, t := range f.Teams[:min(len(f.Teams), maxOptions)] {
+			name := t.ID
+			if t.Name != "" && t.Name != t.ID {
+				name = t.Name + " (" + t.ID + ")"
+			}
+			teams = append(teams, slack.NewOptionBlockObject(t.ID, plain(clipPlain(name, maxOptionText)), nil))
+		}
+		team := slack.NewInputBlock(MissedTeamBlock, plain("…or the team that should have been told"), nil,
+			slack.NewOptionsSelectBlockElement(slack.OptTypeStatic, plain("Choose a team"), MissedTeamInput, teams...))
+		team.Optional = true
+		bs = append(bs, team)
+	}
+	note := slack.NewInputBlock(MissedNoteBlock, plain("Note"), nil,
+		slack.NewPlainTextInputBlockElement(plain("e.g. owns the ledger this deploy migrated"), MissedNoteInput).
+			WithMultiline(true).WithMaxLength(MissedNoteMax))
+	note.Optional = true
+	bs = append(bs, note)
+	return slack.ModalViewRequest{
+		Type:            slack.VTModal,
+		CallbackID:      MissedCallbackID,
+		PrivateMetadata: metadata,
+		Title:           plain("Should have been told"),
+		Submit:          plain("Record"),
+		Close:           plain("Cancel"),
+		Blocks:          slack.Blocks{BlockSet: bs},
 	}
 }
 

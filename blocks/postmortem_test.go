@@ -36,6 +36,7 @@ func TestPostmortemGolden(t *testing.T) {
 	draft := postmortemCard()
 	published := postmortemCard()
 	published.State, published.PublishedBy, published.Items = "published", "U0BOB", cardItems()
+	published.Missed = 2
 	closed := published
 	closed.State = "closed"
 	cases := map[string]any{
@@ -43,6 +44,7 @@ func TestPostmortemGolden(t *testing.T) {
 		"postmortem_published": card(published),
 		"postmortem_closed":    card(closed),
 		"action_item_modal":    rendered{View: ActionItemModal(12, "Payments API 500s after deploy", ItemModalMetadata(12, "C0INC12", "1700000000.000100"))},
+		"missed_modal":         rendered{View: MissedModal(missedForm(), ItemModalMetadata(12, "C0INC12", "1700000000.000100"))},
 	}
 	fb, bs := ItemNag(12, "Payments API 500s after deploy", cardItems()[1], t0)
 	cases["item_nag"] = rendered{Fallback: fb, Blocks: bs}
@@ -92,8 +94,8 @@ func TestPostmortemCardButtonsFollowTheState(t *testing.T) {
 	c := postmortemCard()
 	c.Items = cardItems()
 	for state, want := range map[string]string{
-		"draft":     "action_item_done=item:21,action_item_done=item:22,add_action_item,publish_postmortem,close_postmortem",
-		"published": "action_item_done=item:21,action_item_done=item:22,add_action_item,close_postmortem",
+		"draft":     "action_item_done=item:21,action_item_done=item:22,add_action_item,missed_notification,publish_postmortem,close_postmortem",
+		"published": "action_item_done=item:21,action_item_done=item:22,add_action_item,missed_notification,close_postmortem",
 		"closed":    "",
 	} {
 		c.State = state
@@ -118,8 +120,8 @@ func TestPostmortemCardStaysInsideSlackLimits(t *testing.T) {
 	if len(bs) > maxBlocks {
 		t.Errorf("%d blocks, Slack allows %d", len(bs), maxBlocks)
 	}
-	if n := len(pmButtonIDs(t, bs)); n != maxCardItems+3 {
-		t.Errorf("%d buttons, want %d item buttons and 3 for the postmortem", n, maxCardItems)
+	if n := len(pmButtonIDs(t, bs)); n != maxCardItems+4 {
+		t.Errorf("%d buttons, want %d item buttons and 4 for the postmortem", n, maxCardItems)
 	}
 }
 
@@ -181,5 +183,69 @@ func TestMarkdownMessages(t *testing.T) {
 	}
 	if got := MarkdownMessages(""); len(got) != 0 {
 		t.Errorf("an empty document gives %d messages", len(got))
+	}
+}
+
+func missedForm() MissedForm {
+	return MissedForm{Incident: 12, Title: "Payments API 500s after deploy",
+		Causes: []MissedCause{
+			{ActionID: "0b6f3c1e-0000-4000-8000-000000000001", Actor: "deployer", ActionType: "deploy", Summary: "Deploy payments-api v1.42 <!channel>"},
+			{ActionID: "0b6f3c1e-0000-4000-8000-000000000002", Actor: "migrator", ActionType: "migrate", Summary: strings.Repeat("a long summary ", 20)},
+		},
+		Teams: []MissedTeam{{ID: "payments", Name: "Payments"}, {ID: "platform"}},
+	}
+}
+
+// TestMissedModal: the causes and teams become options Slack accepts (option text of at
+// most 75 characters, at most 100 options), the likeliest cause is chosen already, and
+// without teams there is no team select (Slack refuses a select without options).
+func TestMissedModal(t *testing.T) {
+	f := missedForm()
+	for i := range 120 {
+		f.Teams = append(f.Teams, MissedTeam{ID: "team" + strconv.Itoa(i), Name: strings.Repeat("n", 100)})
+	}
+	m := MissedModal(f, "incident:12")
+	raw, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var view struct {
+		Blocks []struct {
+			BlockID string `json:"block_id"`
+			Element struct {
+				Options []struct {
+					Text struct {
+						Text string `json:"text"`
+					} `json:"text"`
+					Value string `json:"value"`
+				} `json:"options"`
+				Initial *struct {
+					Value string `json:"value"`
+				} `json:"initial_option"`
+			} `json:"element"`
+		} `json:"blocks"`
+	}
+	if err := json.Unmarshal(raw, &view); err != nil {
+		t.Fatal(err)
+	}
+	options := map[string]int{}
+	for _, b := range view.Blocks {
+		options[b.BlockID] = len(b.Element.Options)
+		for _, o := range b.Element.Options {
+			if n := utf8.RuneCountInString(o.Text.Text); n > maxOptionText {
+				t.Errorf("%s: option %q has %d characters", b.BlockID, o.Text.Text, n)
+			}
+		}
+		if b.BlockID == MissedCauseBlock && (b.Element.Initial == nil || b.Element.Initial.Value != f.Causes[0].ActionID) {
+			t.Errorf("the likeliest cause is not chosen: %+v", b.Element.Initial)
+		}
+	}
+	if options[MissedCauseBlock] != 2 || options[MissedTeamBlock] != maxOptions {
+		t.Errorf("options per block: %v", options)
+	}
+	f.Teams = nil
+	raw, _ = json.Marshal(MissedModal(f, "incident:12"))
+	if strings.Contains(string(raw), MissedTeamBlock) {
+		t.Error("a team select without teams")
 	}
 }

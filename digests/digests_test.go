@@ -65,17 +65,7 @@ type env struct {
 
 func setup(t *testing.T) *env {
 	t.Helper()
-	ctx := context.Background()
-	url := pgtest.URL(t)
-	db, err := postgres.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	if _, _, err := db.Migrate(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	pgtest.SeedDigestWeek(t, url)
+	db, _ := pgtest.DigestWeekDB(t)
 	fake := slackfake.New(slackfake.Options{})
 	fake.Start()
 	t.Cleanup(fake.Close)

@@ -20,16 +20,7 @@ import (
 // id or name, and the admins' digest for admins only; mistakes say how to ask.
 func TestDigestCommand(t *testing.T) {
 	ctx := context.Background()
-	url := pgtest.URL(t)
-	db, err := postgres.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	if _, _, err := db.Migrate(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	pgtest.SeedDigestWeek(t, url)
+	db, _ := pgtest.DigestWeekDB(t)
 	cfg, err := config.Parse("mandate.yaml", []byte(`
 org: {timezone: Europe/Berlin, fallback: {team: platform}, admins: [erin]}
 people:

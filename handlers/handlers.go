@@ -115,7 +115,7 @@ func (h *Handlers) press(ctx context.Context, cb slack.InteractionCallback, act 
 		}
 		return
 	case "ask":
-		if _, err := h.API.OpenViewContext(ctx, cb.TriggerID, blocks.AskModal(n.ID, n.Action.Summary)); err != nil {
+		if _, err := h.API.OpenViewContext(ctx, cb.TriggerID, blocks.AskModal(n.ID, n.Action.Summary, cb.Container.ChannelID, cb.Container.MessageTs)); err != nil {
 			h.Log.Warn("cannot open the ask modal", "err", err)
 		}
 		return
@@ -282,13 +282,17 @@ func (h *Handlers) ViewSubmission(ctx context.Context, cb slack.InteractionCallb
 	if question == "" {
 		return slack.NewErrorsViewSubmissionResponse(map[string]string{"q": "Write a question."})
 	}
-	id, ok := notify.NotificationIDFromValue(cb.View.PrivateMetadata)
+	meta, ok := blocks.ParseAskMetadata(cb.View.PrivateMetadata)
 	if !ok {
 		return slack.NewErrorsViewSubmissionResponse(map[string]string{"q": "This form lost its notification; ask again from the message."})
 	}
-	n, err := h.Deliveries.Get(ctx, id)
+	n, err := h.Deliveries.Get(ctx, meta.NotificationID)
 	if err != nil {
 		return slack.NewErrorsViewSubmissionResponse(map[string]string{"q": "That notification is gone."})
+	}
+	if n.Channel == "" || n.TS == "" {
+		// Asked before the post's answer was recorded: the modal knows the message.
+		n.Channel, n.TS = meta.Channel, meta.TS
 	}
 	person := h.personBySlack(cb.User.ID)
 	by := person

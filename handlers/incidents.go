@@ -31,6 +31,7 @@ type Incidents interface {
 	Assign(ctx context.Context, number int64, person, by string) (*mandate.Incident, bool, error)
 	DecideCause(ctx context.Context, number int64, actionID string, confirm bool, by string) (*mandate.Incident, bool, error)
 	PauseCauses(ctx context.Context, number int64, by string) (paused, already []string, err error)
+	SetSeverity(ctx context.Context, number int64, sev mandate.Severity, by string) (*mandate.Incident, bool, error)
 	View(inc *mandate.Incident) blocks.Incident
 }
 
@@ -70,7 +71,7 @@ func init() {
 
 // incidentUsage is the command's right form, for mistakes.
 const incidentUsage = "Usage: `/mandate incident TITLE [--sev low|medium|high|critical] [--resource kind:name]…`, " +
-	"`/mandate incident timeline [NUMBER]` or `/mandate incident list`"
+	"`/mandate incident timeline [NUMBER]`, `/mandate incident sev [NUMBER] low|medium|high|critical` or `/mandate incident list`"
 
 // incidentCommand answers `/mandate incident …`.
 func (h *Handlers) incidentCommand(ctx context.Context, cmd slack.SlashCommand, person string, args []string) any {
@@ -89,6 +90,8 @@ func (h *Handlers) incidentCommand(ctx context.Context, cmd slack.SlashCommand, 
 			return reply("`list` takes nothing more.\n" + incidentUsage)
 		}
 		return h.incidentList(ctx, svc)
+	case "sev", "severity":
+		return h.incidentSeverity(ctx, svc, cmd, person, args[1:])
 	}
 	if person == "" {
 		return reply(incidentNotLinked)
@@ -185,28 +188,78 @@ func channelNameHint(inc *mandate.Incident) string {
 // incidentTimeline answers `/mandate incident timeline [NUMBER]`; in an incident's
 // channel the number may be left out.
 func (h *Handlers) incidentTimeline(ctx context.Context, svc Incidents, cmd slack.SlashCommand, args []string) any {
-	var number int64
-	switch len(args) {
-	case 0:
-		inc, err := svc.GetByChannel(ctx, cmd.ChannelID)
-		if err != nil {
-			return reply("This is not an incident channel: name the incident, e.g. `/mandate incident timeline 42`.")
-		}
-		number = inc.Number
-	case 1:
-		n, err := strconv.ParseInt(strings.TrimPrefix(strings.ToUpper(args[0]), "INC-"), 10, 64)
-		if err != nil || n <= 0 {
-			return reply(fmt.Sprintf("%q is not an incident number.\n%s", args[0], incidentUsage))
-		}
-		number = n
-	default:
+	if len(args) > 1 {
 		return reply("Name at most one incident.\n" + incidentUsage)
+	}
+	number, problem := h.incidentNumber(ctx, svc, cmd, args, "timeline")
+	if problem != "" {
+		return reply(problem)
 	}
 	inc, entries, err := svc.Timeline(ctx, number)
 	if err != nil {
 		return reply("No timeline: " + mandate.ErrorMessage(err))
 	}
 	return reply(blocks.IncidentTimeline(svc.View(inc), entries))
+}
+
+// incidentNumber reads the incident a subcommand names (NUMBER or INC-NUMBER), or with
+// no argument the incident whose channel the command was typed in. problem, when not
+// empty, is the answer to give instead.
+func (h *Handlers) incidentNumber(ctx context.Context, svc Incidents, cmd slack.SlashCommand, args []string, sub string) (number int64, problem string) {
+	if len(args) == 0 {
+		inc, err := svc.GetByChannel(ctx, cmd.ChannelID)
+		if err != nil {
+			return 0, "This is not an incident channel: name the incident, e.g. `/mandate incident " + sub + " 42`."
+		}
+		return inc.Number, ""
+	}
+	n, err := strconv.ParseInt(strings.TrimPrefix(strings.ToUpper(args[0]), "INC-"), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Sprintf("%q is not an incident number.\n%s", args[0], incidentUsage)
+	}
+	return n, ""
+}
+
+// incidentSeverity answers `/mandate incident sev [NUMBER] SEVERITY`: the same people
+// who may mark the incident mitigated or resolved may change its severity. In the
+// incident's channel the number may be left out.
+func (h *Handlers) incidentSeverity(ctx context.Context, svc Incidents, cmd slack.SlashCommand, person string, args []string) any {
+	if len(args) == 0 || len(args) > 2 {
+		return reply("Give the new severity, and the incident unless you are in its channel.\n" + incidentUsage)
+	}
+	word := args[len(args)-1]
+	sev, err := mandate.ParseSeverity(strings.ToLower(word))
+	if err != nil {
+		return reply(fmt.Sprintf("%q is not a severity: use low, medium, high or critical.\n%s", word, incidentUsage))
+	}
+	number, problem := h.incidentNumber(ctx, svc, cmd, args[:len(args)-1], "sev")
+	if problem != "" {
+		return reply(problem)
+	}
+	if person == "" {
+		return reply(incidentNotLinked)
+	}
+	inc, err := svc.Get(ctx, number)
+	if err != nil {
+		return reply("Cannot change the severity: " + mandate.ErrorMessage(err))
+	}
+	if !h.mayRespond(person, inc) {
+		h.Log.Warn("incident severity refused", "slack_user", cmd.UserID, "person", person, "incident", inc.Ref())
+		return reply(fmt.Sprintf("Only the owners of %s's resources, their team leads, whoever is on call, its commander or an org admin may change its severity.", inc.Ref()))
+	}
+	was := inc.Severity
+	inc, changed, err := svc.SetSeverity(ctx, number, sev, person)
+	switch {
+	case err != nil:
+		return reply("Cannot change the severity: " + mandate.ErrorMessage(err))
+	case !changed:
+		return reply(fmt.Sprintf("%s is %s already.", inc.Ref(), sev))
+	}
+	where := ""
+	if inc.Channel != "" && inc.Channel != cmd.ChannelID {
+		where = " Its channel <#" + inc.Channel + "> has been told."
+	}
+	return reply(fmt.Sprintf("%s is now %s (was %s).%s", inc.Ref(), sev, was, where))
 }
 
 func (h *Handlers) incidentList(ctx context.Context, svc Incidents) any {

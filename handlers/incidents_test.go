@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -38,6 +40,23 @@ type incidentBot struct {
 	routing    *postgres.RoutingStore
 	notifier   *notify.Slack
 	svc        *incidents.Service
+	pd         chan pdEvent
+	done       chan incidentJob // incident jobs that finished without error
+	finished   map[incidentJob]int
+}
+
+// pdEvent is what the PagerDuty stand-in received.
+type pdEvent struct {
+	Action   string `json:"event_action"`
+	DedupKey string `json:"dedup_key"`
+	Payload  struct {
+		Severity string `json:"severity"`
+	} `json:"payload"`
+}
+
+type incidentJob struct {
+	kind   postgres.JobKind
+	number int64
 }
 
 func startIncidentBot(t *testing.T) *incidentBot {
@@ -58,7 +77,16 @@ func startIncidentBot(t *testing.T) *incidentBot {
 	fake.AddChannel("C0PAYMENTS", "payments")
 	fake.AddChannel("C0PLATFORM", "platform")
 
-	b := &incidentBot{fake: fake, actors: postgres.NewActorStore(db), deliveries: postgres.NewDeliveryStore(db), routing: postgres.NewRoutingStore(db)}
+	b := &incidentBot{fake: fake, actors: postgres.NewActorStore(db), deliveries: postgres.NewDeliveryStore(db), routing: postgres.NewRoutingStore(db),
+		pd: make(chan pdEvent, 10), done: make(chan incidentJob, 100), finished: map[incidentJob]int{}}
+	pd := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var ev pdEvent
+		json.NewDecoder(r.Body).Decode(&ev)
+		b.pd <- ev
+		w.WriteHeader(http.StatusAccepted)
+		io.WriteString(w, `{"status":"success","message":"Event processed","dedup_key":"`+ev.DedupKey+`"}`)
+	}))
+	t.Cleanup(pd.Close)
 	var agents []mandate.Actor
 	for _, a := range cfg.Agents {
 		agents = append(agents, mandate.Actor{ID: a.ID, Type: mandate.ActorAgent, Team: a.Team, Trust: mandate.Trust(a.Trust)})
@@ -75,11 +103,24 @@ func startIncidentBot(t *testing.T) *incidentBot {
 	api := slack.New(fake.BotToken(), slack.OptionAppLevelToken(fake.AppToken()), slack.OptionAPIURL(fake.URL()+"/api/"))
 	cfgNow := func() *config.Config { return cfg }
 	b.notifier = &notify.Slack{API: api, Store: b.deliveries, Actors: b.actors, Config: cfgNow, Log: log}
-	b.svc = &incidents.Service{Actors: b.actors, Owners: owners, Config: cfgNow, Slack: api, Index: incidents.NewIndex(), Log: log}
+	b.svc = &incidents.Service{Actors: b.actors, Owners: owners, Config: cfgNow, Slack: api, Index: incidents.NewIndex(), Log: log,
+		PagerDuty: &notify.PagerDuty{RoutingKey: "R0UTINGKEY0000", Endpoint: pd.URL}}
+	report := func(kind postgres.JobKind, h postgres.Handler) postgres.Handler {
+		return func(ctx context.Context, id int64, attempt int) error {
+			err := h(ctx, id, attempt)
+			if err == nil {
+				select {
+				case b.done <- incidentJob{kind, id}:
+				default: // a test that does not wait for jobs lets them pass
+				}
+			}
+			return err
+		}
+	}
 	queue, err := postgres.NewQueue(db, postgres.QueueOptions{Logger: log, Handlers: map[postgres.JobKind]postgres.Handler{
-		postgres.JobIncidentChannel:  b.svc.OpenChannel,
-		postgres.JobIncidentPage:     b.svc.Page,
-		postgres.JobIncidentResolved: b.svc.Resolved,
+		postgres.JobIncidentChannel:  report(postgres.JobIncidentChannel, b.svc.OpenChannel),
+		postgres.JobIncidentPage:     report(postgres.JobIncidentPage, b.svc.Page),
+		postgres.JobIncidentResolved: report(postgres.JobIncidentResolved, b.svc.Resolved),
 	}})
 	if err != nil {
 		t.Fatal(err)
@@ -100,6 +141,34 @@ func startIncidentBot(t *testing.T) *incidentBot {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// wait waits for an incident job to finish (or finds it finished already).
+func (b *incidentBot) wait(t *testing.T, kind postgres.JobKind, number int64) {
+	t.Helper()
+	ctx := waitCtx(t)
+	want := incidentJob{kind, number}
+	for b.finished[want] == 0 {
+		select {
+		case j := <-b.done:
+			b.finished[j]++
+		case <-ctx.Done():
+			t.Fatalf("job %s for INC-%d did not finish", kind, number)
+		}
+	}
+	b.finished[want]--
+}
+
+// page waits for the next PagerDuty event.
+func (b *incidentBot) page(t *testing.T) pdEvent {
+	t.Helper()
+	select {
+	case ev := <-b.pd:
+		return ev
+	case <-waitCtx(t).Done():
+		t.Fatal("PagerDuty was not called")
+	}
+	return pdEvent{}
 }
 
 func waitCtx(t *testing.T) context.Context {
@@ -333,4 +402,81 @@ func (b *incidentBot) command(t *testing.T, user, channel, text string) string {
 		t.Fatalf("ack %s: %v", raw, err)
 	}
 	return ack.ResponseType + ": " + ack.Text
+}
+
+// TestIncidentSeverityCommand: `/mandate incident sev` refuses what is wrong, and those
+// who may not respond, without changing anything; a responder raises the severity in the
+// incident's channel (the number left out), which pages PagerDuty once and shows in the
+// header; raising it further from elsewhere does not page again; resolving resolves the
+// page.
+func TestIncidentSeverityCommand(t *testing.T) {
+	b := startIncidentBot(t)
+	ctx := waitCtx(t)
+	b.notifyDeploy(t)
+	if got := b.command(t, "U0ERIN", "C0PLATFORM", "incident Payments slow --resource service:payments-api"); !strings.Contains(got, "opened *INC-1* (medium)") {
+		t.Fatalf("open: %s", got)
+	}
+	b.wait(t, postgres.JobIncidentChannel, 1)
+	header := b.header(t, 1)
+
+	for _, c := range []struct{ user, channel, text, want string }{
+		{"U0ALICE", "C0PLATFORM", "incident sev", "Give the new severity, and the incident unless you are in its channel."},
+		{"U0ALICE", "C0PLATFORM", "incident sev 1 2 high", "Give the new severity, and the incident unless you are in its channel."},
+		{"U0ALICE", "C0PLATFORM", "incident sev 1 urgent", `"urgent" is not a severity: use low, medium, high or critical.`},
+		{"U0ALICE", "C0PLATFORM", "incident sev one high", `"one" is not an incident number.`},
+		{"U0ALICE", "C0PLATFORM", "incident sev high", "This is not an incident channel: name the incident, e.g. `/mandate incident sev 42`."},
+		{"U0ALICE", "C0PLATFORM", "incident sev 9 high", "Cannot change the severity: no incident INC-9"},
+		{"U0ZED", header.Channel, "incident sev high", "not linked"},
+		{"U0FRANK", header.Channel, "incident sev critical", "Only the owners of INC-1's resources, their team leads, whoever is on call, its commander or an org admin may change its severity."},
+		{"U0ALICE", header.Channel, "incident sev medium", "ephemeral: INC-1 is medium already."},
+	} {
+		if got := b.command(t, c.user, c.channel, c.text); !strings.Contains(got, c.want) {
+			t.Errorf("%s in %s: %q: %s; want %q", c.user, c.channel, c.text, got, c.want)
+		}
+	}
+	if inc, _ := b.svc.Get(context.Background(), 1); inc.Severity != mandate.SeverityMedium {
+		t.Fatalf("refused commands changed the severity to %s", inc.Severity)
+	}
+
+	if got := b.command(t, "U0ALICE", header.Channel, "incident SEV High"); got != "ephemeral: INC-1 is now high (was medium)." {
+		t.Errorf("raise: %s", got)
+	}
+	if ev := b.page(t); ev.Action != "trigger" || ev.DedupKey != "mandate-incident-1" || ev.Payload.Severity != "error" {
+		t.Errorf("page %+v", ev)
+	}
+	if _, err := b.fake.WaitMessage(ctx, func(m slackfake.Message) bool {
+		return m.Channel == header.Channel && m.Text == "📈 <@U0ALICE> raised the severity of INC-1 from medium to *high*. PagerDuty is paged."
+	}); err != nil {
+		t.Error(err)
+	}
+	if _, err := b.fake.WaitUpdate(ctx, header.Channel, header.TS, func(m slackfake.Message) bool {
+		return strings.Contains(m.Text, "INC-1 (high, open)") && strings.Contains(render(m), "PagerDuty paged")
+	}); err != nil {
+		t.Errorf("the header does not show the page: %v", err)
+	}
+
+	want := "ephemeral: INC-1 is now critical (was high). Its channel <#" + header.Channel + "> has been told."
+	if got := b.command(t, "U0ALICE", "C0PLATFORM", "incident sev INC-1 critical"); got != want {
+		t.Errorf("raise again: %s; want %s", got, want)
+	}
+	if _, err := b.fake.WaitMessage(ctx, func(m slackfake.Message) bool {
+		return m.Channel == header.Channel && m.Text == "📈 <@U0ALICE> raised the severity of INC-1 from high to *critical*."
+	}); err != nil {
+		t.Error(err)
+	}
+	if _, _, err := b.svc.Transition(context.Background(), 1, mandate.IncidentResolved, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	// A second trigger would have been queued before the resolution: the next event
+	// PagerDuty hears is the resolution.
+	if ev := b.page(t); ev.Action != "resolve" || ev.DedupKey != "mandate-incident-1" {
+		t.Errorf("after resolving, PagerDuty got %+v; want the page resolved", ev)
+	}
+	b.wait(t, postgres.JobIncidentPage, 1) // the trigger
+	b.wait(t, postgres.JobIncidentPage, 1) // the resolution
+	select {
+	case ev := <-b.pd:
+		t.Errorf("PagerDuty got another event: %+v", ev)
+	default:
+	}
 }

@@ -15,8 +15,8 @@ import (
 )
 
 // Postmortems and action items: the buttons of the postmortem card (add an action item,
-// publish, close), the "Add action item" modal, and the Done button on items and on the
-// owners' overdue reminders.
+// say who should have been notified, publish, close), their modals, and the Done button
+// on items and on the owners' overdue reminders.
 
 // Learning is what these buttons call; *incidents.Learner implements it.
 type Learning interface {
@@ -27,6 +27,9 @@ type Learning interface {
 	Close(ctx context.Context, number int64, by string) (*mandate.Postmortem, error)
 	MarkDone(ctx context.Context, id int64, by string) (*mandate.ActionItem, bool, error)
 	NagMessage(ctx context.Context, it *mandate.ActionItem) (fallback string, bs []slack.Block, err error)
+	MissedForm(ctx context.Context, number int64, by string) (blocks.MissedForm, error)
+	MarkMissed(ctx context.Context, number int64, actionID, who, note, by string) (*mandate.Incident, error)
+	MissedMarked(ctx context.Context, inc *mandate.Incident, actionID, who, note, by string)
 }
 
 // learnings holds each Handlers' Learning. Handlers' fields are declared with the
@@ -51,6 +54,8 @@ func init() {
 	buttons[blocks.ActionClosePostmortem] = (*Handlers).closePostmortem
 	buttons[blocks.ActionItemDone] = (*Handlers).actionItemDone
 	views[blocks.ItemCallbackID] = (*Handlers).submitActionItem
+	buttons[blocks.ActionMissedNotification] = (*Handlers).missedNotification
+	views[blocks.MissedCallbackID] = (*Handlers).submitMissed
 }
 
 // notLinked is the answer to someone Mandate cannot name: publishing, closing and marking
@@ -241,6 +246,105 @@ func (h *Handlers) submitActionItem(ctx context.Context, cb slack.InteractionCal
 	go func() {
 		ctx := context.WithoutCancel(ctx)
 		l.ItemAdded(ctx, it, by)
+		h.refreshCard(ctx, l, number, channel, ts)
+	}()
+	return nil
+}
+
+// missedNotification opens the "Should have been notified" modal, for those who may
+// review the incident; anyone else is told at once who may, before filling anything in.
+func (h *Handlers) missedNotification(ctx context.Context, cb slack.InteractionCallback, act *slack.BlockAction) {
+	l, ok := h.learning(ctx, cb)
+	if !ok {
+		return
+	}
+	number, _, ok := blocks.ParseIncidentValue(act.Value)
+	if !ok {
+		h.ephemeral(ctx, cb, "That button names no incident; it may come from an older message.")
+		return
+	}
+	person := h.personBySlack(cb.User.ID)
+	if person == "" {
+		h.ephemeral(ctx, cb, notLinked)
+		return
+	}
+	form, err := l.MissedForm(ctx, number, person)
+	if err != nil {
+		h.ephemeral(ctx, cb, "Cannot mark who should have been notified: "+blocks.Escape(mandate.ErrorMessage(err))+".")
+		return
+	}
+	meta := blocks.ItemModalMetadata(number, cb.Container.ChannelID, cb.Container.MessageTs)
+	if _, err := h.API.OpenViewContext(ctx, cb.TriggerID, blocks.MissedModal(form, meta)); err != nil {
+		h.Log.Warn("cannot open the missed notification modal", "err", err)
+	}
+}
+
+// submitMissed handles the "Should have been notified" modal: one causing action, and
+// either a Slack user linked to a person of mandate.yaml or a team. Mistakes keep the
+// modal open with the reason next to the field; nothing is recorded until all is right.
+func (h *Handlers) submitMissed(ctx context.Context, cb slack.InteractionCallback) any {
+	vals := cb.View.State.Values
+	field := func(block, input string) slack.BlockAction { return vals[block][input] }
+	number, channel, ts, ok := blocks.ParseItemModalMetadata(cb.View.PrivateMetadata)
+	if !ok {
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{blocks.MissedCauseBlock: "This form lost its incident; open it again from the postmortem."})
+	}
+	v, found := learnings.Load(h)
+	if !found {
+		return slack.NewErrorsViewSubmissionResponse(map[string]string{blocks.MissedCauseBlock: "Postmortems are not set up on this Mandate server."})
+	}
+	l := v.(Learning)
+
+	errs := map[string]string{}
+	by := h.personBySlack(cb.User.ID)
+	actionID := field(blocks.MissedCauseBlock, blocks.MissedCauseInput).SelectedOption.Value
+	switch {
+	case by == "":
+		errs[blocks.MissedCauseBlock] = notLinked
+	case actionID == "":
+		errs[blocks.MissedCauseBlock] = "Choose the causing action."
+	}
+	user := field(blocks.MissedPersonBlock, blocks.MissedPersonInput).SelectedUser
+	team := field(blocks.MissedTeamBlock, blocks.MissedTeamInput).SelectedOption.Value
+	var who, whoBlock string
+	switch {
+	case user == "" && team == "":
+		errs[blocks.MissedPersonBlock] = "Choose who should have been told: a person, or a team below."
+	case user != "" && team != "":
+		errs[blocks.MissedTeamBlock] = "Choose a person or a team, not both."
+	case user != "":
+		who, whoBlock = h.personBySlack(user), blocks.MissedPersonBlock
+		if who == "" {
+			errs[blocks.MissedPersonBlock] = "This Slack user is not linked to a person in mandate.yaml (people[].slack), so routing could never reach them. Link them, or choose their team below."
+		}
+	default:
+		// A team is a target like a notification's: "team:<id>", never mistaken for a
+		// person with the same id.
+		who, whoBlock = string(mandate.TargetTeam)+":"+team, blocks.MissedTeamBlock
+	}
+	if len(errs) > 0 {
+		return slack.NewErrorsViewSubmissionResponse(errs)
+	}
+	note := field(blocks.MissedNoteBlock, blocks.MissedNoteInput).Value
+	inc, err := l.MarkMissed(ctx, number, actionID, who, note, by)
+	if err != nil {
+		blockOf := map[string]string{"action": blocks.MissedCauseBlock, "who": whoBlock, "note": blocks.MissedNoteBlock}
+		if e, ok := errors.AsType[*mandate.Error](err); ok {
+			for _, f := range e.Fields {
+				if b, ok := blockOf[f.Field]; ok {
+					errs[b] = strings.ToUpper(f.Message[:1]) + f.Message[1:] + "."
+				}
+			}
+		}
+		if len(errs) == 0 {
+			errs[blocks.MissedCauseBlock] = "Could not record it: " + mandate.ErrorMessage(err) + "."
+		}
+		return slack.NewErrorsViewSubmissionResponse(errs)
+	}
+	// The modal closes now; the channel line, the postmortem and the card follow.
+	go func() {
+		ctx := context.WithoutCancel(ctx)
+		l.MissedMarked(ctx, inc, actionID, who, note, by)
 		h.refreshCard(ctx, l, number, channel, ts)
 	}()
 	return nil

@@ -32,13 +32,8 @@ type learnBot struct {
 	fake    *slackfake.Server
 	learner *incidents.Learner
 	store   *postgres.LearningStore
+	routing *postgres.RoutingStore
 	card    slackfake.Message
-}
-
-func learnCtx(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 func startLearnBot(t *testing.T) *learnBot {
@@ -93,20 +88,20 @@ func startLearnBot(t *testing.T) *learnBot {
 	}
 
 	api := slack.New(fake.BotToken(), slack.OptionAppLevelToken(fake.AppToken()), slack.OptionAPIURL(fake.URL()+"/api/"))
-	b := &learnBot{fake: fake, store: postgres.NewLearningStore(db)}
-	b.learner = &incidents.Learner{Store: b.store, Incidents: incs, Slack: api, Config: func() *config.Config { return cfg }, Log: log}
+	b := &learnBot{fake: fake, store: postgres.NewLearningStore(db), routing: postgres.NewRoutingStore(db)}
+	b.learner = &incidents.Learner{Store: b.store, Incidents: incs, Feedback: b.routing, Slack: api, Config: func() *config.Config { return cfg }, Log: log}
 	h := &handlers.Handlers{API: api, Config: func() *config.Config { return cfg }, Now: time.Now, Log: log}
 	h.SetLearning(b.learner)
 	runner := &bot.Bot{Client: socketmode.New(api), Handler: h, Log: log}
 	done := make(chan struct{})
 	go func() { runner.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	if err := fake.WaitConnected(learnCtx(t), 1); err != nil {
+	if err := fake.WaitConnected(waitCtx(t), 1); err != nil {
 		t.Fatal(err)
 	}
 
 	b.learner.OnResolved(ctx, inc)
-	if b.card, err = fake.WaitMessage(learnCtx(t), func(m slackfake.Message) bool {
+	if b.card, err = fake.WaitMessage(waitCtx(t), func(m slackfake.Message) bool {
 		return m.Channel == "C0INC1" && m.ThreadTS == "" && strings.HasPrefix(m.Text, "Postmortem draft for INC-1")
 	}); err != nil {
 		t.Fatal(err)
@@ -125,7 +120,7 @@ func (b *learnBot) click(t *testing.T, user, actionID string) {
 // ephemeral waits for an ephemeral answer to user containing text.
 func (b *learnBot) ephemeral(t *testing.T, user, text string) {
 	t.Helper()
-	if _, err := b.fake.WaitEphemeral(learnCtx(t), func(m slackfake.Message) bool {
+	if _, err := b.fake.WaitEphemeral(waitCtx(t), func(m slackfake.Message) bool {
 		return m.Recipient == user && strings.Contains(m.Text, text)
 	}); err != nil {
 		t.Fatalf("no ephemeral to %s saying %q: %v", user, text, err)
@@ -135,7 +130,7 @@ func (b *learnBot) ephemeral(t *testing.T, user, text string) {
 // cardUpdate waits for a version of the card whose text holds want.
 func (b *learnBot) cardUpdate(t *testing.T, want string) slackfake.Message {
 	t.Helper()
-	m, err := b.fake.WaitUpdate(learnCtx(t), b.card.Channel, b.card.TS, func(m slackfake.Message) bool {
+	m, err := b.fake.WaitUpdate(waitCtx(t), b.card.Channel, b.card.TS, func(m slackfake.Message) bool {
 		return strings.Contains(strings.Join(slackfake.RenderText(m.Blocks), "\n"), want)
 	})
 	if err != nil {
@@ -164,7 +159,7 @@ func submitErrors(t *testing.T, ack json.RawMessage) map[string]string {
 // unlinked user cannot publish; close ends it.
 func TestPostmortemButtons(t *testing.T) {
 	b := startLearnBot(t)
-	ctx := learnCtx(t)
+	ctx := waitCtx(t)
 
 	b.click(t, "U0BOB", blocks.ActionPublishPostmortem)
 	b.ephemeral(t, "U0BOB", "Cannot publish the postmortem: the postmortem of INC-1 cannot be published yet: it needs at least one action item with an owner and a due date. Add one with")
@@ -252,7 +247,7 @@ func TestPostmortemButtons(t *testing.T) {
 // turns the reminder into the record of it.
 func TestReminderDoneButton(t *testing.T) {
 	b := startLearnBot(t)
-	ctx := learnCtx(t)
+	ctx := waitCtx(t)
 	if _, err := b.store.AddItem(ctx, mandate.ActionItem{Incident: 1, Title: "Alerts", Owner: "alice", Due: time.Now().UTC().AddDate(0, 0, -3)}); err != nil {
 		t.Fatal(err)
 	}
@@ -279,5 +274,134 @@ func TestReminderDoneButton(t *testing.T) {
 	items, _ := b.store.Items(ctx, 1)
 	if len(items) != 1 || items[0].State != mandate.ItemDone || items[0].DoneBy != "alice" {
 		t.Errorf("items %+v", items)
+	}
+}
+
+// TestMissedNotificationButton: during review, "Should have been notified" is refused to
+// whoever may not review the incident; the modal refuses what is wrong, field by field,
+// recording nothing; a good mark is a routing miss (in the rule's stats), a line in the
+// channel, a count on the card and a suggestion in the postmortem; the same mark twice is
+// refused; a person may be marked too.
+func TestMissedNotificationButton(t *testing.T) {
+	b := startLearnBot(t)
+	ctx := waitCtx(t)
+	inc, err := b.learner.Incidents.Get(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cause := inc.Causes[0].ActionID
+
+	b.click(t, "U0CAROL", blocks.ActionMissedNotification)
+	b.ephemeral(t, "U0CAROL", "Cannot mark who should have been notified: only members of INC-1's teams (payments), its commander (bob) or an org admin may say who should have been notified.")
+	b.click(t, "U0ZED", blocks.ActionMissedNotification)
+	b.ephemeral(t, "U0ZED", "not linked to a person in mandate.yaml")
+
+	b.click(t, "U0ALICE", blocks.ActionMissedNotification)
+	view, err := b.fake.WaitView(ctx, func(v slackfake.View) bool { return v.CallbackID == blocks.MissedCallbackID && v.User == "U0ALICE" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rendered := string(view.Blocks); !strings.Contains(rendered, cause) || !strings.Contains(rendered, "deployer deploy: Deploy payments-api v1.42") ||
+		!strings.Contains(rendered, `"value":"platform"`) {
+		t.Errorf("the modal lacks the cause or the teams: %s", rendered)
+	}
+	submit := func(user string, values map[string]map[string]string) map[string]string {
+		t.Helper()
+		ack, err := b.fake.SubmitView(user, blocks.MissedCallbackID, "", values)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return submitErrors(t, ack)
+	}
+	for _, c := range []struct {
+		name   string
+		values map[string]map[string]string
+		block  string // where the mistake is shown
+		want   string
+	}{
+		{"Nothing", map[string]map[string]string{}, blocks.MissedPersonBlock, "Choose who should have been told"},
+		{"NoCause", map[string]map[string]string{blocks.MissedTeamBlock: {blocks.MissedTeamInput: "platform"}}, blocks.MissedCauseBlock, "Choose the causing action."},
+		{"Both", map[string]map[string]string{
+			blocks.MissedCauseBlock:  {blocks.MissedCauseInput: cause},
+			blocks.MissedPersonBlock: {blocks.MissedPersonInput: "U0DAN"},
+			blocks.MissedTeamBlock:   {blocks.MissedTeamInput: "platform"},
+		}, blocks.MissedTeamBlock, "Choose a person or a team, not both."},
+		{"UnlinkedUser", map[string]map[string]string{
+			blocks.MissedCauseBlock:  {blocks.MissedCauseInput: cause},
+			blocks.MissedPersonBlock: {blocks.MissedPersonInput: "U0ZED"},
+		}, blocks.MissedPersonBlock, "not linked to a person in mandate.yaml"},
+		{"LongNote", map[string]map[string]string{
+			blocks.MissedCauseBlock: {blocks.MissedCauseInput: cause},
+			blocks.MissedTeamBlock:  {blocks.MissedTeamInput: "platform"},
+			blocks.MissedNoteBlock:  {blocks.MissedNoteInput: strings.Repeat("x", blocks.MissedNoteMax+1)},
+		}, blocks.MissedNoteBlock, "Is 2001 characters long; at most 2000."},
+		{"UnknownTeam", map[string]map[string]string{
+			blocks.MissedCauseBlock: {blocks.MissedCauseInput: cause},
+			blocks.MissedTeamBlock:  {blocks.MissedTeamInput: "ghosts"},
+		}, blocks.MissedTeamBlock, `There is no team "ghosts" in mandate.yaml.`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if errs := submit("U0ALICE", c.values); !strings.Contains(errs[c.block], c.want) {
+				t.Errorf("errors %v; want %q on %s", errs, c.want, c.block)
+			}
+		})
+	}
+	if misses, err := b.routing.IncidentMisses(ctx, 1); err != nil || len(misses) != 0 {
+		t.Fatalf("refused forms recorded misses: %+v, %v", misses, err)
+	}
+
+	if errs := submit("U0ALICE", map[string]map[string]string{
+		blocks.MissedCauseBlock: {blocks.MissedCauseInput: cause},
+		blocks.MissedTeamBlock:  {blocks.MissedTeamInput: "platform"},
+		blocks.MissedNoteBlock:  {blocks.MissedNoteInput: "they run the ledger <!channel>"},
+	}); len(errs) != 0 {
+		t.Fatalf("a good form was refused: %v", errs)
+	}
+	if _, err := b.fake.WaitMessage(ctx, func(m slackfake.Message) bool {
+		return m.Channel == "C0INC1" && m.Text == "🔕 <@U0ALICE> marked that team *Platform* should have been told about deployer's deploy (Deploy payments-api v1.42): “they run the ledger &lt;!channel&gt;”. The postmortem suggests the change."
+	}); err != nil {
+		t.Errorf("no line in the channel: %v", err)
+	}
+	b.cardUpdate(t, "Should have been notified: 1 mark")
+	md, err := b.learner.Markdown(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "- [ ] Marked during review: team platform should have been told about deployer's deploy on `service:payments-api` and was not:"; !strings.Contains(md, want) {
+		t.Errorf("the postmortem lacks %q:\n%s", want, md)
+	}
+	stats, err := b.routing.Stats(ctx, time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	missed := map[string]int{}
+	for _, st := range stats {
+		missed[st.Rule] = st.Missed
+	}
+	if missed["builtin:default"] != 1 {
+		t.Errorf("routing stats: %v misses per rule, want 1 on builtin:default", missed)
+	}
+
+	// The commander says the same again; then names a person.
+	b.click(t, "U0BOB", blocks.ActionMissedNotification)
+	if _, err := b.fake.WaitView(ctx, func(v slackfake.View) bool { return v.CallbackID == blocks.MissedCallbackID && v.User == "U0BOB" }); err != nil {
+		t.Fatal(err)
+	}
+	if errs := submit("U0BOB", map[string]map[string]string{
+		blocks.MissedCauseBlock: {blocks.MissedCauseInput: cause},
+		blocks.MissedTeamBlock:  {blocks.MissedTeamInput: "platform"},
+	}); !strings.Contains(errs[blocks.MissedTeamBlock], "Team platform is marked already") {
+		t.Errorf("the same mark twice: %v", errs)
+	}
+	if errs := submit("U0BOB", map[string]map[string]string{
+		blocks.MissedCauseBlock:  {blocks.MissedCauseInput: cause},
+		blocks.MissedPersonBlock: {blocks.MissedPersonInput: "U0DAN"},
+	}); len(errs) != 0 {
+		t.Fatalf("marking dan was refused: %v", errs)
+	}
+	b.cardUpdate(t, "Should have been notified: 2 marks")
+	misses, err := b.routing.IncidentMisses(ctx, 1)
+	if err != nil || len(misses) != 2 || misses[0].Who != "team:platform" || misses[1].Who != "dan" || misses[1].ActionID != cause {
+		t.Errorf("misses %+v, %v", misses, err)
 	}
 }

@@ -40,9 +40,12 @@ type IncidentSource interface {
 	Timeline(ctx context.Context, number int64) ([]mandate.TimelineEntry, error)
 }
 
-// RuleFeedback is routing feedback per rule; *postgres.RoutingStore implements it.
+// RuleFeedback is routing feedback: per rule, and the "should have been notified" marks
+// on an incident's causes; *postgres.RoutingStore implements it.
 type RuleFeedback interface {
 	Stats(ctx context.Context, since time.Time) ([]mandate.RuleStats, error)
+	Missed(ctx context.Context, actionID, who, note, by string) error
+	IncidentMisses(ctx context.Context, number int64) ([]mandate.IncidentMiss, error)
 }
 
 // DefaultFeedbackWindow is how far back routing feedback informs a postmortem's
@@ -55,7 +58,8 @@ const DefaultFeedbackWindow = 30 * 24 * time.Hour
 type Learner struct {
 	Store     LearningStore
 	Incidents IncidentSource
-	// Feedback, when set, adds routing feedback to the suggested changes.
+	// Feedback, when set, adds routing feedback to the suggested changes and records
+	// "should have been notified" marks made during review (MarkMissed).
 	Feedback RuleFeedback
 	// Matcher, when set, is reloaded as patterns and items change here, and tells an
 	// incident that repeats an earlier one.
@@ -194,6 +198,9 @@ func (l *Learner) gather(ctx context.Context, number int64) (PostmortemInput, er
 		if in.Rules, err = l.Feedback.Stats(ctx, in.Now.Add(-window)); err != nil {
 			return in, err
 		}
+		if in.Misses, err = l.Feedback.IncidentMisses(ctx, number); err != nil {
+			return in, err
+		}
 	}
 	return in, nil
 }
@@ -252,13 +259,19 @@ func (l *Learner) Card(ctx context.Context, number int64) (blocks.PostmortemCard
 	if err != nil {
 		return blocks.PostmortemCard{}, err
 	}
-	return l.card(PostmortemInput{Incident: inc, Now: l.now()}, pm), nil
+	in := PostmortemInput{Incident: inc, Now: l.now()}
+	if l.Feedback != nil {
+		if in.Misses, err = l.Feedback.IncidentMisses(ctx, number); err != nil {
+			return blocks.PostmortemCard{}, err
+		}
+	}
+	return l.card(in, pm), nil
 }
 
 func (l *Learner) card(in PostmortemInput, pm *mandate.Postmortem) blocks.PostmortemCard {
 	inc := in.Incident
 	c := blocks.PostmortemCard{Incident: inc.Number, Title: inc.Title, State: inc.Postmortem, Causes: len(causesByRank(inc)),
-		Link: l.link(inc.Number), At: in.Now}
+		Missed: len(in.Misses), Link: l.link(inc.Number), At: in.Now}
 	if pm != nil {
 		c.State, c.PublishedBy = pm.State, l.slackName(pm.PublishedBy)
 		if pm.At != nil {

@@ -224,7 +224,7 @@ func TestLearningLoop(t *testing.T) {
 		t.Fatalf("channel messages: %+v", msgs)
 	}
 	card := msgs[0]
-	if ids := strings.Join(buttonIDs(t, card.Blocks), ","); ids != "add_action_item,publish_postmortem,close_postmortem" {
+	if ids := strings.Join(buttonIDs(t, card.Blocks), ","); ids != "add_action_item,missed_notification,publish_postmortem,close_postmortem" {
 		t.Errorf("card buttons %s", ids)
 	}
 	if thread := e.fake.Thread("C0INC1", card.TS); snippet(t, thread) != strings.TrimRight(md, "\n") {

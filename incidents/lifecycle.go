@@ -56,8 +56,18 @@ func (s *Service) Assign(ctx context.Context, number int64, person, by string) (
 	return inc, true, nil
 }
 
-// SetSeverity changes an incident's severity; raising it to high or critical pages.
+// SetSeverity changes an incident's severity on behalf of by; changed is false when it
+// had that severity already. Raising an active incident to high or critical pages
+// PagerDuty once: the store queues the page only while none was sent, and Page sends it
+// only if none was. A closed incident's severity is final, like its postmortem.
 func (s *Service) SetSeverity(ctx context.Context, number int64, sev mandate.Severity, by string) (*mandate.Incident, bool, error) {
+	before, err := s.Store.Get(ctx, number)
+	if err != nil {
+		return nil, false, err
+	}
+	if before.State == mandate.IncidentClosed {
+		return before, false, mandate.Errorf(mandate.ECONFLICT, "%s is closed: its severity is final", before.Ref())
+	}
 	changed, err := s.Store.SetSeverity(ctx, number, sev, by, s.now())
 	if err != nil {
 		return nil, false, err
@@ -67,7 +77,15 @@ func (s *Service) SetSeverity(ctx context.Context, number int64, sev mandate.Sev
 		return inc, changed, err
 	}
 	s.updateHeader(ctx, inc)
-	s.Note(ctx, inc, fmt.Sprintf("%s set the severity of %s to *%s*.", s.mention(by), inc.Ref(), sev))
+	emoji, verb := "📉", "lowered"
+	if sev.Rank() > before.Severity.Rank() {
+		emoji, verb = "📈", "raised"
+	}
+	note := fmt.Sprintf("%s %s %s the severity of %s from %s to *%s*.", emoji, s.mention(by), verb, inc.Ref(), before.Severity, sev)
+	if s.PagerDuty != nil && before.PagedAt == nil && inc.Active() && sev.Rank() >= mandate.SeverityHigh.Rank() {
+		note += " PagerDuty is paged."
+	}
+	s.Note(ctx, inc, note)
 	return inc, true, nil
 }
 
@@ -153,7 +171,7 @@ func (s *Service) Page(ctx context.Context, number int64, attempt int) error {
 	}
 	if inc.PagedAt == nil && inc.Active() && inc.Severity.Rank() >= mandate.SeverityHigh.Rank() {
 		if err := s.PagerDuty.Trigger(ctx, s.page(inc)); err != nil {
-			return pageRetry(err)
+			return notify.JobError(err)
 		}
 		if err := s.Store.Paged(ctx, number, s.now()); err != nil {
 			return err
@@ -163,10 +181,12 @@ func (s *Service) Page(ctx context.Context, number int64, attempt int) error {
 		if inc, err = s.Store.Get(ctx, number); err != nil {
 			return err
 		}
+		// The header's footer says whether PagerDuty was paged.
+		s.updateHeader(ctx, inc)
 	}
 	if inc.PagedAt != nil && !inc.Active() && inc.PageResolvedAt == nil {
 		if err := s.PagerDuty.Resolve(ctx, DedupKey(number)); err != nil {
-			return pageRetry(err)
+			return notify.JobError(err)
 		}
 		return s.Store.PageResolved(ctx, number, s.now())
 	}
@@ -192,16 +212,6 @@ func (s *Service) page(inc *mandate.Incident) notify.Incident {
 		}
 	}
 	return p
-}
-
-func pageRetry(err error) error {
-	if d, ok := notify.RetryAfter(err); ok {
-		return postgres.RetryAfter{D: d}
-	}
-	if !notify.Retryable(err) {
-		return postgres.Permanent{Err: err}
-	}
-	return err
 }
 
 // Resolved is the JobIncidentResolved handler: it announces the resolution in the

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mandatehq/mandate"
+	"github.com/mandatehq/mandate/blocks"
 )
 
 // PostmortemInput is everything a postmortem draft is written from. The draft is a pure
@@ -26,6 +27,9 @@ type PostmortemInput struct {
 	// Rules is routing feedback (false positives, misses) on the rules that decided the
 	// causing actions.
 	Rules []mandate.RuleStats
+	// Misses are the "should have been notified" marks on the incident's causes (made
+	// during its review, or through the API): who should have been told and was not.
+	Misses []mandate.IncidentMiss
 	// Now is when the draft is written.
 	Now time.Time
 }
@@ -49,10 +53,10 @@ func Postmortem(in PostmortemInput) string {
 	w("| State | %s |\n", mdCell(string(inc.State)))
 	w("| Opened | %s by %s (via %s) |\n", pmStamp(inc.OpenedAt), mdCell(pmOr(inc.OpenedBy, "unknown")), mdCell(pmOr(inc.Via, "unknown")))
 	if inc.MitigatedAt != nil {
-		w("| Mitigated | %s (%s after opening) |\n", pmStamp(*inc.MitigatedAt), pmSpan(inc.MitigatedAt.Sub(inc.OpenedAt)))
+		w("| Mitigated | %s (%s after opening) |\n", pmStamp(*inc.MitigatedAt), blocks.Duration(inc.MitigatedAt.Sub(inc.OpenedAt)))
 	}
 	if inc.ResolvedAt != nil {
-		w("| Resolved | %s (%s after opening) |\n", pmStamp(*inc.ResolvedAt), pmSpan(inc.ResolvedAt.Sub(inc.OpenedAt)))
+		w("| Resolved | %s (%s after opening) |\n", pmStamp(*inc.ResolvedAt), blocks.Duration(inc.ResolvedAt.Sub(inc.OpenedAt)))
 	}
 	w("| Commander | %s |\n", mdCell(pmOr(inc.Commander, "nobody was assigned")))
 	if inc.ChannelName != "" {
@@ -164,12 +168,12 @@ func involvedSection(b *strings.Builder, inc *mandate.Incident, involved []manda
 			} else if v.TTIMillis != nil {
 				d := time.Duration(*v.TTIMillis) * time.Millisecond
 				ttis = append(ttis, d)
-				tti = pmSpan(d)
+				tti = blocks.Duration(d)
 			}
 		case mandate.InvolvedResponded:
 			how = "responded"
 			if v.TTIMillis != nil {
-				tti = pmSpan(time.Duration(*v.TTIMillis)*time.Millisecond) + " after notification"
+				tti = blocks.Duration(time.Duration(*v.TTIMillis)*time.Millisecond) + " after notification"
 			}
 		case mandate.InvolvedEscalated:
 			how = "escalated to"
@@ -179,7 +183,7 @@ func involvedSection(b *strings.Builder, inc *mandate.Incident, involved []manda
 	fmt.Fprintf(b, "\n%s, %d answered", pmPlural(notified, "notification", "notifications"), notified-unanswered)
 	if len(ttis) > 0 {
 		slices.Sort(ttis)
-		fmt.Fprintf(b, " (median TTI %s, slowest %s)", pmSpan(ttis[(len(ttis)-1)/2]), pmSpan(ttis[len(ttis)-1]))
+		fmt.Fprintf(b, " (median TTI %s, slowest %s)", blocks.Duration(ttis[(len(ttis)-1)/2]), blocks.Duration(ttis[len(ttis)-1]))
 	}
 	if unanswered > 0 {
 		fmt.Fprintf(b, "; %d got no response", unanswered)
@@ -232,9 +236,9 @@ func impactSection(b *strings.Builder, inc *mandate.Incident) {
 	b.WriteString("> ✍ **To complete:** who and what was affected (customers, requests, data), for how long, and what it cost. Mandate filled in only what it saw.\n\n")
 	fmt.Fprintf(b, "- Severity: %s", mdLine(string(inc.Severity)))
 	if inc.ResolvedAt != nil {
-		fmt.Fprintf(b, "; %s from opening to resolution", pmSpan(inc.ResolvedAt.Sub(inc.OpenedAt)))
+		fmt.Fprintf(b, "; %s from opening to resolution", blocks.Duration(inc.ResolvedAt.Sub(inc.OpenedAt)))
 		if inc.MitigatedAt != nil {
-			fmt.Fprintf(b, " (mitigated after %s)", pmSpan(inc.MitigatedAt.Sub(inc.OpenedAt)))
+			fmt.Fprintf(b, " (mitigated after %s)", blocks.Duration(inc.MitigatedAt.Sub(inc.OpenedAt)))
 		}
 	}
 	b.WriteString(".\n")
@@ -375,6 +379,7 @@ func SuggestChanges(in PostmortemInput) []string {
 		out = append(out, fmt.Sprintf("Notifications to %s about the causing actions got no response: check their escalation policy and on-call coverage.",
 			mdLine(strings.Join(silent, ", "))))
 	}
+	out = append(out, missedChanges(inc, in.Misses)...)
 
 	// Routing feedback on the rules that decided the causing actions.
 	stats := slices.Clone(in.Rules)
@@ -393,6 +398,55 @@ func SuggestChanges(in PostmortemInput) []string {
 		}
 	}
 	return out
+}
+
+// missedChanges turns "should have been notified" marks into one suggestion per causing
+// action, naming everyone missed: they should own its resources, or be a target of the
+// rule that routed it. Marks on actions that are no longer causes (dismissed since) are
+// left out.
+func missedChanges(inc *mandate.Incident, misses []mandate.IncidentMiss) []string {
+	var order []string
+	who := map[string][]string{}
+	for _, m := range misses {
+		if _, seen := who[m.ActionID]; !seen {
+			order = append(order, m.ActionID)
+		}
+		if name := missedName(m.Who); !slices.Contains(who[m.ActionID], name) {
+			who[m.ActionID] = append(who[m.ActionID], name)
+		}
+	}
+	var out []string
+	for _, id := range order {
+		var a *mandate.Action
+		for _, c := range inc.Causes {
+			if c.ActionID == id && c.State != mandate.CauseDismissed {
+				a = c.Action
+			}
+		}
+		if a == nil {
+			continue
+		}
+		names, were := who[id], "was"
+		if len(names) > 1 {
+			were = "were"
+		}
+		out = append(out, fmt.Sprintf("Marked during review: %s should have been told about %s's %s on %s and %s not: make them owners of %s (a services entry in mandate.yaml, or a CODEOWNERS line), or targets of rule %s.",
+			mdLine(strings.Join(names, ", ")), mdLine(a.ActorID), mdLine(a.Type), resourceCodes(a.Resources), were,
+			resourceCodes(a.Resources), mdCode(pmOr(a.Decision.Rule, "default"))))
+	}
+	return out
+}
+
+// teamPrefix marks a team in a miss's who ("team:payments"), as in a target's key; a
+// bare id is a person.
+const teamPrefix = string(mandate.TargetTeam) + ":"
+
+// missedName is who a miss names, as a person reads it: "team payments" for "team:payments".
+func missedName(who string) string {
+	if team, ok := strings.CutPrefix(who, teamPrefix); ok {
+		return "team " + team
+	}
+	return who
 }
 
 // affectedTeams are the incident's teams and those of the causes nobody dismissed.
@@ -491,31 +545,4 @@ func pmPlural(n int, one, many string) string {
 		return "1 " + one
 	}
 	return fmt.Sprintf("%d %s", n, many)
-}
-
-// pmSpan formats a duration as people read it: "7 s", "1 m 30 s", "2 h 5 m", "3 d 4 h".
-func pmSpan(d time.Duration) string {
-	if d < 0 {
-		d = 0
-	}
-	switch {
-	case d < time.Minute:
-		return fmt.Sprintf("%d s", int64(d/time.Second))
-	case d < 10*time.Minute:
-		if s := int64(d % time.Minute / time.Second); s != 0 {
-			return fmt.Sprintf("%d m %d s", int64(d/time.Minute), s)
-		}
-		return fmt.Sprintf("%d m", int64(d/time.Minute))
-	case d < time.Hour:
-		return fmt.Sprintf("%d m", int64(d/time.Minute))
-	case d < 24*time.Hour:
-		if m := int64(d % time.Hour / time.Minute); m != 0 {
-			return fmt.Sprintf("%d h %d m", int64(d/time.Hour), m)
-		}
-		return fmt.Sprintf("%d h", int64(d/time.Hour))
-	}
-	if h := int64(d % (24 * time.Hour) / time.Hour); h != 0 {
-		return fmt.Sprintf("%d d %d h", int64(d/(24*time.Hour)), h)
-	}
-	return fmt.Sprintf("%d d", int64(d/(24*time.Hour)))
 }

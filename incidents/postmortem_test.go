@@ -1,51 +1,18 @@
 package incidents
 
 import (
-	"bytes"
-	"flag"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mandatehq/mandate"
+	"github.com/mandatehq/mandate/internal/golden"
 )
-
-var updateGolden = flag.Bool("update", false, "rewrite testdata/*.golden.md from the current output")
 
 // checkGoldenMD compares got with testdata/<name>.golden.md, or rewrites it with -update.
 func checkGoldenMD(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("testdata", name+".golden.md")
-	if *updateGolden {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./incidents -run %s -update to create it)", err, t.Name())
-	}
-	if !bytes.Equal([]byte(got), want) {
-		gl, wl := strings.Split(got, "\n"), strings.Split(string(want), "\n")
-		for i := 0; i < len(gl) || i < len(wl); i++ {
-			var g, w string
-			if i < len(gl) {
-				g = gl[i]
-			}
-			if i < len(wl) {
-				w = wl[i]
-			}
-			if g != w {
-				t.Fatalf("%s differs at line %d:\n got: %s\nwant: %s\n(run go test ./incidents -run %s -update if the change is intended)", path, i+1, g, w, t.Name())
-			}
-		}
-	}
+	golden.Check(t, name+".golden.md", []byte(got))
 }
 
 func ms(d time.Duration) *int64 { v := d.Milliseconds(); return &v }

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -193,6 +195,44 @@ type fieldErrors []mandate.FieldError
 
 func (fe *fieldErrors) add(field, format string, args ...any) {
 	*fe = append(*fe, mandate.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// params checks that the query holds only the known parameters.
+func (fe *fieldErrors) params(q url.Values, known ...string) {
+	for key := range q {
+		if !slices.Contains(known, key) {
+			fe.add(key, "unknown query parameter; use %s", strings.Join(known, ", "))
+		}
+	}
+}
+
+// since reads the since query parameter: an RFC 3339 time, or a duration back from now.
+// It is the zero time when v is empty or invalid.
+func (fe *fieldErrors) since(v string, now func() time.Time) time.Time {
+	if v == "" {
+		return time.Time{}
+	}
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t
+	}
+	if d, err := time.ParseDuration(v); err == nil && d > 0 {
+		return now().Add(-d)
+	}
+	fe.add("since", "must be an RFC 3339 time or a duration such as 24h, not %q", v)
+	return time.Time{}
+}
+
+// limit reads the limit query parameter: 1 to 500, or 0 (the store's default) when v is
+// empty.
+func (fe *fieldErrors) limit(v string) int {
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 500 {
+		fe.add("limit", "must be a number from 1 to 500, not %q", v)
+	}
+	return n
 }
 
 // text checks a free-text field's length and encoding.

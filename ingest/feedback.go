@@ -103,8 +103,10 @@ func (s *Server) routingMissed(w http.ResponseWriter, r *http.Request) {
 	if req.ActionID == "" {
 		fe.add("action_id", "is required")
 	}
-	if !idPattern.MatchString(req.Who) {
-		fe.add("who", "is required: the person or team that should have been told")
+	// A team is named "team:ID", as the incident review's marks name it, so digests count
+	// both the same way.
+	if !idPattern.MatchString(strings.TrimPrefix(req.Who, "team:")) {
+		fe.add("who", "is required: the person id, or team:ID, that should have been told")
 	}
 	if !idPattern.MatchString(req.By) {
 		fe.add("by", "is required: who reports it")
@@ -161,11 +163,7 @@ func (s *Server) adminJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 		s.writeError(w, r, mandate.Errorf(mandate.EFORBIDDEN, "this needs the admin token"))
 		return false
 	}
-	body, err := readBody(r, w, false)
-	if err == nil {
-		err = decodeStrict(body, v)
-	}
-	if err != nil {
+	if err := readJSON(r, w, v); err != nil {
 		s.writeError(w, r, err)
 		return false
 	}

@@ -36,6 +36,16 @@ func readBody(r *http.Request, w http.ResponseWriter, optional bool) ([]byte, er
 	return body, nil
 }
 
+// readJSON reads a required JSON request body (see readBody) and decodes it strictly into
+// v (see decodeStrict).
+func readJSON(r *http.Request, w http.ResponseWriter, v any) error {
+	body, err := readBody(r, w, false)
+	if err != nil {
+		return err
+	}
+	return decodeStrict(body, v)
+}
+
 // postAction records one action: POST /v1/actions.
 func (s *Server) postAction(w http.ResponseWriter, r *http.Request) {
 	p, err := s.authenticate(r)
@@ -175,27 +185,13 @@ func (s *Server) listActions(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := mandate.ActionFilter{Actor: q.Get("actor"), Resource: q.Get("resource"), Team: q.Get("team"), Type: q.Get("type")}
 	var fe fieldErrors
-	for key := range q {
-		switch key {
-		case "actor", "resource", "team", "type", "since", "cursor", "limit":
-		default:
-			fe.add(key, "unknown query parameter; use actor, resource, team, type, since, cursor, limit")
-		}
-	}
+	fe.params(q, "actor", "resource", "team", "type", "since", "cursor", "limit")
 	if f.Resource != "" {
 		if _, ok := mandate.ParseResourceKey(f.Resource); !ok {
 			fe.add("resource", "must be kind:name or file:repo:path, not %q", f.Resource)
 		}
 	}
-	if v := q.Get("since"); v != "" {
-		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-			f.Since = t
-		} else if d, err := time.ParseDuration(v); err == nil && d > 0 {
-			f.Since = s.Now().Add(-d)
-		} else {
-			fe.add("since", "must be an RFC 3339 time or a duration such as 24h, not %q", v)
-		}
-	}
+	f.Since = fe.since(q.Get("since"), s.Now)
 	if v := q.Get("cursor"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= 0 {
@@ -203,13 +199,7 @@ func (s *Server) listActions(w http.ResponseWriter, r *http.Request) {
 		}
 		f.Before = n
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 500 {
-			fe.add("limit", "must be a number from 1 to 500, not %q", v)
-		}
-		f.Limit = n
-	}
+	f.Limit = fe.limit(q.Get("limit"))
 	if len(fe) > 0 {
 		s.writeError(w, r, &mandate.Error{Code: mandate.EINVALID, Message: "invalid query parameters", Fields: fe})
 		return
@@ -248,13 +238,8 @@ func (s *Server) postResult(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, r, err)
 		return
 	}
-	body, err := readBody(r, w, false)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	var req resultRequest
-	if err := decodeStrict(body, &req); err != nil {
+	if err := readJSON(r, w, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}

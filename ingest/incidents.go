@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/mandatehq/mandate"
 )
@@ -50,13 +49,8 @@ func (s *Server) postIncident(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	body, err := readBody(r, w, false)
-	if err != nil {
-		s.writeError(w, r, err)
-		return
-	}
 	var req incidentRequest
-	if err := decodeStrict(body, &req); err != nil {
+	if err := readJSON(r, w, &req); err != nil {
 		s.writeError(w, r, err)
 		return
 	}
@@ -117,13 +111,7 @@ func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var f mandate.IncidentFilter
 	var fe fieldErrors
-	for key := range q {
-		switch key {
-		case "state", "since", "limit":
-		default:
-			fe.add(key, "unknown query parameter; use state, since, limit")
-		}
-	}
+	fe.params(q, "state", "since", "limit")
 	switch v := q.Get("state"); v {
 	case "", "all":
 	case "active":
@@ -131,22 +119,8 @@ func (s *Server) listIncidents(w http.ResponseWriter, r *http.Request) {
 	default:
 		fe.add("state", "must be active or all, not %q", v)
 	}
-	if v := q.Get("since"); v != "" {
-		if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-			f.Since = t
-		} else if d, err := time.ParseDuration(v); err == nil && d > 0 {
-			f.Since = s.Now().Add(-d)
-		} else {
-			fe.add("since", "must be an RFC 3339 time or a duration such as 24h, not %q", v)
-		}
-	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 500 {
-			fe.add("limit", "must be a number from 1 to 500, not %q", v)
-		}
-		f.Limit = n
-	}
+	f.Since = fe.since(q.Get("since"), s.Now)
+	f.Limit = fe.limit(q.Get("limit"))
 	if len(fe) > 0 {
 		s.writeError(w, r, &mandate.Error{Code: mandate.EINVALID, Message: "invalid query parameters", Fields: fe})
 		return

@@ -94,6 +94,9 @@ func TestRoutingThroughPostActions(t *testing.T) {
 		if r := e.post(t, "/v1/routing/missed", adminToken, missed); r.status != 201 {
 			t.Fatalf("missed: %d %s", r.status, r.body)
 		}
+		if r := e.post(t, "/v1/routing/missed", adminToken, strings.Replace(missed, `"carol"`, `"team:bad id"`, 1)); r.status != 422 {
+			t.Errorf("a malformed team: %d %s", r.status, r.body)
+		}
 		r := e.do(t, "GET", "/v1/routing/stats", e.deployer, "", "")
 		var stats struct {
 			Rules []struct {

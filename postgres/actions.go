@@ -427,12 +427,12 @@ const listSep = "\x1f"
 // Folding hides an action behind another's message, so one that resembles an earlier
 // incident never folds: its warning must be seen.
 func foldKey(a *mandate.Action, t mandate.Target) string {
-	if a.Decision.Aggregate != "" {
-		return a.Decision.Aggregate + "|" + string(t.Kind) + ":" + t.ID
-	}
 	var b strings.Builder
 	if len(a.Decision.Resembles) > 0 {
 		b.WriteString("resembles|" + a.ID + "|")
+	}
+	if a.Decision.Aggregate != "" {
+		return b.String() + a.Decision.Aggregate + "|" + string(t.Kind) + ":" + t.ID
 	}
 	b.WriteString(string(a.Decision.Path) + "|" + string(a.Decision.Urgency) + "|")
 	b.WriteString(a.ActorID)

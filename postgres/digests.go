@@ -215,7 +215,7 @@ func readRules(ctx context.Context, tx pgx.Tx, args pgx.NamedArgs, d *mandate.Di
 	// one of its actions.
 	rows, err = tx.Query(ctx, `SELECT a.rule, count(*) FROM routing_misses m JOIN actions a ON a.id = m.action_id
 		WHERE m.given_at >= @start AND m.given_at < @end
-		  AND (@team = '' OR m.who = @team OR m.who = ANY(@members::text[]) OR a.teams @> ARRAY[@team]::text[])
+		  AND (@team = '' OR m.who = @team OR m.who = 'team:' || @team OR m.who = ANY(@members::text[]) OR a.teams @> ARRAY[@team]::text[])
 		GROUP BY 1`, args)
 	if err != nil {
 		return err
@@ -311,7 +311,7 @@ func readIncidents(ctx context.Context, tx pgx.Tx, args pgx.NamedArgs, d *mandat
 		JOIN incidents i ON i.number = c.incident
 		JOIN actions a ON a.id = m.action_id
 		WHERE m.given_at >= @start AND m.given_at < @end
-		  AND (@team = '' OR i.teams @> ARRAY[@team]::text[] OR m.who = @team OR m.who = ANY(@members::text[]))
+		  AND (@team = '' OR i.teams @> ARRAY[@team]::text[] OR m.who = @team OR m.who = 'team:' || @team OR m.who = ANY(@members::text[]))
 		ORDER BY 1, 2, 5`, args)
 	if err != nil {
 		return err

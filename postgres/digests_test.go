@@ -16,17 +16,7 @@ import (
 // seededDigests returns a digest store on a database holding pgtest.SeedDigestWeek.
 func seededDigests(t *testing.T) *postgres.DigestStore {
 	t.Helper()
-	ctx := context.Background()
-	url := pgtest.URL(t)
-	db, err := postgres.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(db.Close)
-	if _, _, err := db.Migrate(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	pgtest.SeedDigestWeek(t, url)
+	db, _ := pgtest.DigestWeekDB(t)
 	return postgres.NewDigestStore(db)
 }
 

@@ -131,3 +131,26 @@ func (s *RoutingStore) Stats(ctx context.Context, since time.Time) ([]mandate.Ru
 	})
 	return out, nil
 }
+
+// IncidentMisses lists the "should have been notified" marks on an incident's causes
+// that responders did not dismiss, one per action and who, the earliest mark first. It
+// reads every mark on those actions, whenever and however it was made: a person missed
+// is missed for the postmortem whether the API or Slack said so.
+func (s *RoutingStore) IncidentMisses(ctx context.Context, number int64) ([]mandate.IncidentMiss, error) {
+	rows, err := s.db.pool.Query(ctx, `SELECT c.incident, a.id::text, a.type, a.resource_keys, m.who
+		FROM routing_misses m
+		JOIN incident_causes c ON c.action_id = m.action_id AND c.state <> 'dismissed'
+		JOIN actions a ON a.id = m.action_id
+		WHERE c.incident = $1
+		GROUP BY c.incident, a.id, a.type, a.resource_keys, m.who
+		ORDER BY min(m.given_at), min(m.id)`, number)
+	if err != nil {
+		return nil, classify(err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (mandate.IncidentMiss, error) {
+		var m mandate.IncidentMiss
+		err := r.Scan(&m.Incident, &m.ActionID, &m.ActionType, &m.Resources, &m.Who)
+		return m, err
+	})
+	return out, classify(err)
+}

@@ -8,7 +8,7 @@ import (
 )
 
 // Incidents counts incidents for the historical-incidents and track-record signals.
-// Incidents arrive with a later issue; until then NoIncidents counts what exists: none.
+// incidents.Index serves them from memory; NoIncidents counts none.
 type Incidents interface {
 	OnResource(key string, since time.Time) int
 	CausedBy(actor, key string, since time.Time) int
@@ -40,8 +40,8 @@ type PatternHit struct {
 	OpenItems bool
 }
 
-// Patterns finds stored incident patterns matching an action. Patterns arrive with
-// incidents; NoPatterns matches nothing.
+// Patterns finds stored incident patterns matching an action; incidents.Matcher serves
+// them from memory, NoPatterns matches nothing.
 type Patterns interface {
 	Match(a *mandate.Action) []PatternHit
 }

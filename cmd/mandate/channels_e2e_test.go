@@ -150,18 +150,10 @@ func TestEscalationPolicyTargets(t *testing.T) {
 // TestPagerDutyAnsweredFromSlack: an escalation that pages PagerDuty is acknowledged
 // there when someone acknowledges in Slack, and resolved when someone says it looks OK.
 func TestPagerDutyAnsweredFromSlack(t *testing.T) {
-	events := make(chan map[string]any, 10)
-	pd := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var ev map[string]any
-		json.NewDecoder(r.Body).Decode(&ev)
-		events <- ev
-		w.WriteHeader(http.StatusAccepted)
-		io.WriteString(w, `{"status":"success","message":"Event processed"}`)
-	}))
-	t.Cleanup(pd.Close)
+	pdURL, events := startPagerDuty(t)
 	e := startSlackServeWith(t, quickstartWith(t, func(s string) string {
 		return s + "\nescalation:\n  policies:\n    - name: page\n      steps:\n        - {notify: pagerduty, after: 1s}\n  by_urgency: {critical: page, high: page}\n"
-	}), "PAGERDUTY_ROUTING_KEY", "R0UTINGKEY1234", "MANDATE_PAGERDUTY_EVENTS_URL", pd.URL)
+	}), "PAGERDUTY_ROUTING_KEY", "R0UTINGKEY1234", "MANDATE_PAGERDUTY_EVENTS_URL", pdURL)
 	ctx := waitCtx(t)
 	e.post(t, "/v1/actions", e.token, deployAction)
 	// An answer given while its trigger is still on its way is sent again once the

@@ -30,17 +30,7 @@ digests: {email: true}
 // seededDigestEnv is a migrated database holding pgtest.SeedDigestWeek, and a config.
 func seededDigestEnv(t *testing.T) map[string]string {
 	t.Helper()
-	ctx := context.Background()
-	url := pgtest.URL(t)
-	db, err := postgres.Open(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, _, err := db.Migrate(ctx, nil); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
-	pgtest.SeedDigestWeek(t, url)
+	_, url := pgtest.DigestWeekDB(t)
 	path := filepath.Join(t.TempDir(), "mandate.yaml")
 	if err := os.WriteFile(path, []byte(digestOrg), 0o644); err != nil {
 		t.Fatal(err)

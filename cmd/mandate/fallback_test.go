@@ -58,22 +58,30 @@ func startMailbox(t *testing.T) (port int, got chan string) {
 	return l.Addr().(*net.TCPAddr).Port, mb.got
 }
 
-// TestSlackDownFallsBackToPagerDutyAndEmail: Slack answers 500 to every post; after the
-// threshold the same notification goes to PagerDuty and to its people by email, and the
-// admins are told Slack is failing.
-func TestSlackDownFallsBackToPagerDutyAndEmail(t *testing.T) {
-	paged := make(chan map[string]any, 10)
+// startPagerDuty is a PagerDuty Events API v2 endpoint in the test process that accepts
+// every event and hands it over.
+func startPagerDuty(t *testing.T) (url string, events chan map[string]any) {
+	t.Helper()
+	events = make(chan map[string]any, 10)
 	pd := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var ev map[string]any
 		json.NewDecoder(r.Body).Decode(&ev)
-		paged <- ev
+		events <- ev
 		w.WriteHeader(http.StatusAccepted)
 		io.WriteString(w, `{"status":"success","message":"Event processed"}`)
 	}))
 	t.Cleanup(pd.Close)
+	return pd.URL, events
+}
+
+// TestSlackDownFallsBackToPagerDutyAndEmail: Slack answers 500 to every post; after the
+// threshold the same notification goes to PagerDuty and to its people by email, and the
+// admins are told Slack is failing.
+func TestSlackDownFallsBackToPagerDutyAndEmail(t *testing.T) {
+	pdURL, paged := startPagerDuty(t)
 	port, mail := startMailbox(t)
 	e := startSlackServeWith(t, "../../examples/quickstart/mandate.yaml",
-		"PAGERDUTY_ROUTING_KEY", "R0UTINGKEY1234", "MANDATE_PAGERDUTY_EVENTS_URL", pd.URL,
+		"PAGERDUTY_ROUTING_KEY", "R0UTINGKEY1234", "MANDATE_PAGERDUTY_EVENTS_URL", pdURL,
 		"MANDATE_SMTP_HOST", "127.0.0.1", "MANDATE_SMTP_PORT", fmt.Sprint(port), "MANDATE_SMTP_FROM", "mandate@acme.test",
 		"MANDATE_SMTP_TLS", "none", "MANDATE_SLACK_FALLBACK_AFTER", "1s")
 	e.fake.Fail("chat.postMessage", slackfake.Fault{Status: 500, Times: -1})

@@ -2,9 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -18,21 +15,10 @@ import (
 // → the commander resolves it (PagerDuty resolved) → the timeline has it all, in order →
 // the postmortem draft is posted and served → the same action again is warned about.
 func TestIncidentEndToEnd(t *testing.T) {
-	pages := make(chan string, 10)
-	pd := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var ev struct {
-			Action   string `json:"event_action"`
-			DedupKey string `json:"dedup_key"`
-		}
-		json.NewDecoder(r.Body).Decode(&ev)
-		pages <- ev.Action + " " + ev.DedupKey
-		w.WriteHeader(http.StatusAccepted)
-		io.WriteString(w, `{"status":"success"}`)
-	}))
-	t.Cleanup(pd.Close)
+	pdURL, pages := startPagerDuty(t)
 	e := startSlackServeWith(t, quickstartWith(t, func(s string) string {
 		return s + "\nincidents:\n  auto_open:\n    - {name: data-loss, when: {failure_mode: data_loss, min_sensitivity: critical}, severity: high}\n"
-	}), "PAGERDUTY_ROUTING_KEY", "R0UTINGKEY0000", "MANDATE_PAGERDUTY_EVENTS_URL", pd.URL)
+	}), "PAGERDUTY_ROUTING_KEY", "R0UTINGKEY0000", "MANDATE_PAGERDUTY_EVENTS_URL", pdURL)
 	ctx := waitCtx(t)
 
 	act := e.post(t, "/v1/actions", e.token, deployAction)
@@ -56,9 +42,9 @@ func TestIncidentEndToEnd(t *testing.T) {
 		t.Errorf("header:\n%s", got)
 	}
 	select {
-	case p := <-pages:
-		if p != "trigger mandate-incident-1" {
-			t.Errorf("page %q", p)
+	case ev := <-pages:
+		if ev["event_action"] != "trigger" || ev["dedup_key"] != "mandate-incident-1" {
+			t.Errorf("page %v", ev)
 		}
 	case <-ctx.Done():
 		t.Fatal("PagerDuty was not paged")
@@ -85,21 +71,14 @@ func TestIncidentEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	select {
-	case p := <-pages:
-		if p != "resolve mandate-incident-1" {
-			t.Errorf("page %q", p)
+	case ev := <-pages:
+		if ev["event_action"] != "resolve" || ev["dedup_key"] != "mandate-incident-1" {
+			t.Errorf("page %v", ev)
 		}
 	case <-ctx.Done():
 		t.Fatal("PagerDuty was not told of the resolution")
 	}
 
-	req, _ := http.NewRequest("GET", "http://"+e.addr+"/v1/incidents/1/timeline", nil)
-	req.Header.Set("Authorization", "Bearer "+e2eAdmin)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
 	var tl struct {
 		Incident map[string]any `json:"incident"`
 		Entries  []struct {
@@ -107,8 +86,8 @@ func TestIncidentEndToEnd(t *testing.T) {
 			Event string `json:"event"`
 		} `json:"entries"`
 	}
-	if err := json.NewDecoder(res.Body).Decode(&tl); err != nil || res.StatusCode != 200 {
-		t.Fatalf("timeline: %d %v", res.StatusCode, err)
+	if err := json.Unmarshal([]byte(e.getText(t, "/v1/incidents/1/timeline", e2eAdmin)), &tl); err != nil {
+		t.Fatalf("timeline: %v", err)
 	}
 	var got []string
 	for _, en := range tl.Entries {
@@ -175,21 +154,4 @@ func TestIncidentEndToEnd(t *testing.T) {
 		}
 		t.Fatalf("the repeat action carried no pattern warning: %v", err)
 	}
-}
-
-// getText GETs path and returns the body of a 200 answer.
-func (e *slackEnv) getText(t *testing.T, path, token string) string {
-	t.Helper()
-	req, _ := http.NewRequest("GET", "http://"+e.addr+path, nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("%s: %d %s", path, res.StatusCode, b)
-	}
-	return string(b)
 }

@@ -96,7 +96,10 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 
 	// Slack is optional: without tokens, notifications wait durably as 'pending'.
 	var actions *postgres.ActionStore
-	status := func(ctx context.Context) (blocks.Status, error) { return statusOf(ctx, current.get(), actions, owners) }
+	var incidentStore *postgres.IncidentStore
+	status := func(ctx context.Context) (blocks.Status, error) {
+		return statusOf(ctx, current.get(), actions, owners, incidentStore)
+	}
 	botToken, appToken, apiURL, slackOn, err := slackTokens(env)
 	if err != nil {
 		return err
@@ -223,7 +226,7 @@ func runServe(ctx context.Context, c *command, env *environ, args []string) erro
 		// Interventions schedule the PagerDuty answers in their own transaction.
 		sl.handlers.Deliveries = deliveries.WithQueue(queue)
 	}
-	incidentStore := postgres.NewIncidentStore(db, queue)
+	incidentStore = postgres.NewIncidentStore(db, queue)
 	incidentSvc.Store = incidentStore
 	if sl != nil {
 		sl.handlers.SetIncidents(incidentSvc)

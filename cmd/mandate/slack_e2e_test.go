@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -60,6 +61,12 @@ func startSlackServeWith(t *testing.T, configPath string, extra ...string) *slac
 		done <- run(ctx, &environ{stdout: e.logs, stderr: e.logs, getenv: func(k string) string { return vars[k] }}, []string{"serve"})
 	}()
 	t.Cleanup(func() {
+		if t.Failed() && os.Getenv("MANDATE_TEST_GOROUTINES") != "" {
+			// Where a stuck server is stuck, before stopping it.
+			var b strings.Builder
+			pprof.Lookup("goroutine").WriteTo(&b, 2)
+			t.Logf("goroutines:\n%s", b.String())
+		}
 		cancel()
 		<-done
 		if t.Failed() {
@@ -291,7 +298,8 @@ func TestServeChecksSlackTokens(t *testing.T) {
 	}
 }
 
-func (e *slackEnv) get(t *testing.T, path, token string) map[string]any {
+// getText GETs path and returns the body of a 200 answer.
+func (e *slackEnv) getText(t *testing.T, path, token string) string {
 	t.Helper()
 	req, _ := http.NewRequest("GET", "http://"+e.addr+path, nil)
 	req.Header.Set("Authorization", "Bearer "+token)
@@ -301,9 +309,19 @@ func (e *slackEnv) get(t *testing.T, path, token string) map[string]any {
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil || res.StatusCode != 200 {
+	if res.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: %d %s", path, res.StatusCode, b)
+	}
+	return string(b)
+}
+
+// get GETs path and returns the JSON object of a 200 answer.
+func (e *slackEnv) get(t *testing.T, path, token string) map[string]any {
+	t.Helper()
+	b := e.getText(t, path, token)
+	var m map[string]any
+	if err := json.Unmarshal([]byte(b), &m); err != nil {
+		t.Fatalf("GET %s: %v: %s", path, err, b)
 	}
 	return m
 }
@@ -550,19 +568,10 @@ func TestSlackEscalation(t *testing.T) {
 // TestSlackGates: a gated action waits; the owner approves it in Slack and the agent's
 // long-poll returns at once; a gate nobody decides expires through its durable timer.
 func TestSlackGates(t *testing.T) {
-	// A PagerDuty Events API v2 endpoint that records what it is sent.
-	paged := make(chan map[string]any, 10)
-	pdServer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var ev map[string]any
-		json.NewDecoder(r.Body).Decode(&ev)
-		paged <- ev
-		w.WriteHeader(http.StatusAccepted)
-		io.WriteString(w, `{"status":"success","message":"Event processed","dedup_key":"x"}`)
-	}))
-	t.Cleanup(pdServer.Close)
+	pdURL, paged := startPagerDuty(t)
 	e := startSlackServeWith(t, quickstartWith(t, func(s string) string {
 		return strings.Replace(s, "routing:\n", "routing:\n  gate_timeout: 2s\n", 1)
-	}), "PAGERDUTY_ROUTING_KEY", "R0UTINGKEY1234", "MANDATE_PAGERDUTY_EVENTS_URL", pdServer.URL)
+	}), "PAGERDUTY_ROUTING_KEY", "R0UTINGKEY1234", "MANDATE_PAGERDUTY_EVENTS_URL", pdURL)
 	ctx := waitCtx(t)
 	charge := `{"type":"payment_charge","summary":"refund order 42","resources":[{"kind":"service","name":"payments-api"}],"environment":"production"}`
 	ans := e.post(t, "/v1/actions", e.token, charge)

@@ -9,24 +9,14 @@ import (
 	"github.com/mandatehq/mandate"
 	"github.com/mandatehq/mandate/blocks"
 	"github.com/mandatehq/mandate/config"
+	"github.com/mandatehq/mandate/digests"
 	"github.com/mandatehq/mandate/ownership"
 	"github.com/mandatehq/mandate/postgres"
 )
 
-// ttiTargets are the time-to-intervention targets per response kind that /mandate status
-// compares the p95 with: a pause should come within a minute of the notification.
-var ttiTargets = map[string]time.Duration{
-	"paused":       time.Minute,
-	"acknowledged": 5 * time.Minute,
-	"looks_ok":     15 * time.Minute,
-	"flagged":      15 * time.Minute,
-	"not_relevant": 15 * time.Minute,
-	"question":     15 * time.Minute,
-	"recovery":     10 * time.Minute,
-}
-
-// statusOf gathers the /mandate status summary and App Home.
-func statusOf(ctx context.Context, cfg *config.Config, actions *postgres.ActionStore, owners *ownership.Resolver) (blocks.Status, error) {
+// statusOf gathers the /mandate status summary and App Home. incidents may be nil before
+// the incident store exists.
+func statusOf(ctx context.Context, cfg *config.Config, actions *postgres.ActionStore, owners *ownership.Resolver, incidents *postgres.IncidentStore) (blocks.Status, error) {
 	now := time.Now()
 	counts, err := actions.Status(ctx, now, now.Add(-7*24*time.Hour))
 	if err != nil {
@@ -42,8 +32,14 @@ func statusOf(ctx context.Context, cfg *config.Config, actions *postgres.ActionS
 	for _, p := range counts.Paused {
 		st.PausedAgents = append(st.PausedAgents, blocks.PausedAgent{ID: p.ID, By: slackOf(p.By), Since: p.Since, Reason: p.Reason})
 	}
-	for _, kind := range slices.Sorted(maps.Keys(ttiTargets)) {
-		target := ttiTargets[kind]
+	if incidents != nil {
+		if st.Incidents, err = incidents.CountActive(ctx); err != nil {
+			return blocks.Status{}, err
+		}
+	}
+	// The same targets the weekly digest measures against.
+	for _, kind := range slices.Sorted(maps.Keys(digests.TTITargets)) {
+		target := digests.TTITargets[kind]
 		if n := counts.Samples[kind]; n > 0 {
 			st.TTI = append(st.TTI, blocks.TTIStat{Kind: kind, P95: counts.TTIP95[kind], Target: target, Samples: n})
 		}

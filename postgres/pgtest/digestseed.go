@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/mandatehq/mandate/postgres"
 )
 
 // Berlin is the time zone of the seeded week: the payments team's.
@@ -49,6 +51,16 @@ const (
 	A9  = "00000000-0000-0000-0000-0000000000a9"
 	A10 = "00000000-0000-0000-0000-000000000a10"
 )
+
+// DigestWeekDB creates a fresh, migrated database holding SeedDigestWeek and returns it
+// open, with its URL. It is closed and dropped when the test ends.
+func DigestWeekDB(tb testing.TB) (*postgres.DB, string) {
+	tb.Helper()
+	url := URL(tb)
+	db := migrated(tb, url)
+	SeedDigestWeek(tb, url)
+	return db, url
+}
 
 // SeedDigestWeek fills the database at url with a week of activity for two teams,
 // payments (alice, bob) and platform (carol), around WeekStart–WeekEnd, with rows on

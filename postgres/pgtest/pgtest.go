@@ -77,9 +77,15 @@ func URL(tb testing.TB) string {
 // when the test ends.
 func DB(tb testing.TB) *postgres.DB {
 	tb.Helper()
+	return migrated(tb, URL(tb))
+}
+
+// migrated opens the database at url and migrates it; it is closed when the test ends.
+func migrated(tb testing.TB, url string) *postgres.DB {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	db, err := postgres.Open(ctx, URL(tb))
+	db, err := postgres.Open(ctx, url)
 	if err != nil {
 		tb.Fatal(err)
 	}

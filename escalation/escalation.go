@@ -27,9 +27,11 @@ const AnsweredMessage = "escalation stopped: someone answered"
 type Store interface {
 	Start(ctx context.Context, notificationID int64, actionID, policy string, started, first time.Time) (bool, error)
 	Get(ctx context.Context, notificationID int64) (*postgres.Escalation, error)
-	Take(ctx context.Context, notificationID int64, step int, notify string, told []string) (bool, error)
-	Next(ctx context.Context, notificationID int64, at time.Time) error
-	End(ctx context.Context, notificationID int64, state string, at time.Time) error
+	// TakeNext claims step (false when it was taken already) and, in the same
+	// transaction, schedules the next at next.
+	TakeNext(ctx context.Context, notificationID int64, step int, notify string, told []string, next time.Time) (bool, error)
+	// End closes a running escalation (false when it was closed already).
+	End(ctx context.Context, notificationID int64, state string, at time.Time) (bool, error)
 }
 
 // Notifications reads notifications; *postgres.DeliveryStore implements it.
@@ -113,6 +115,14 @@ func (e *Escalator) policy(name string) (config.Policy, bool) {
 }
 
 // Run takes the next step of notification id's escalation: the queue's job handler.
+//
+// Every step has one job, scheduled in the transaction that claims the step before it
+// (Start schedules step 0's); a step is claimed once, then told. A replica that dies
+// after a claim leaves the chain going. Its job, rerun once River rescues it (as any job
+// rerun after an error), may find the chain at a later step than its own and not yet
+// due: it waits until it is, then races that step's own job, and the claim lets one of
+// them tell it. A replica that dies between claiming a step and telling it loses that
+// step's messages: a step is told at most once.
 func (e *Escalator) Run(ctx context.Context, id int64, attempt int) error {
 	esc, err := e.Store.Get(ctx, id)
 	if err != nil {
@@ -126,8 +136,11 @@ func (e *Escalator) Run(ctx context.Context, id int64, attempt int) error {
 	}
 	now := e.Now()
 	if esc.Responded {
-		e.Log.Info(AnsweredMessage, "notification", id, "action", esc.ActionID, "after_steps", esc.Step)
-		return e.Store.End(ctx, id, "answered", now)
+		ended, err := e.Store.End(ctx, id, "answered", now)
+		if ended {
+			e.Log.Info(AnsweredMessage, "notification", id, "action", esc.ActionID, "after_steps", esc.Step)
+		}
+		return err
 	}
 	n, err := e.Notifications.Get(ctx, id)
 	if err != nil {
@@ -136,12 +149,18 @@ func (e *Escalator) Run(ctx context.Context, id int64, attempt int) error {
 	policy, ok := e.policy(esc.Policy)
 	if !ok {
 		e.Log.Warn("escalation policy no longer configured; stopping", "policy", esc.Policy, "notification", id)
-		return e.Store.End(ctx, id, "exhausted", now)
+		_, err := e.Store.End(ctx, id, "exhausted", now)
+		return err
+	}
+	// Step 0's only job is Start's, which River runs no earlier than it is due.
+	if due := dueAt(policy, esc.StartedAt, esc.Step); esc.Step > 0 && now.Before(due) {
+		return postgres.RetryAfter{D: due.Sub(now)}
 	}
 	steps := len(policy.Steps)
 	total := steps * (policy.Repeat + 1)
 	if esc.Step >= total {
-		if err := e.Store.End(ctx, id, "exhausted", now); err != nil {
+		ended, err := e.Store.End(ctx, id, "exhausted", now)
+		if err != nil || !ended {
 			return err
 		}
 		if e.NoResponse != nil {
@@ -153,7 +172,7 @@ func (e *Escalator) Run(ctx context.Context, id int64, attempt int) error {
 	}
 	step := policy.Steps[esc.Step%steps]
 	told, why := e.targets(step.Notify, n, now)
-	taken, err := e.Store.Take(ctx, id, esc.Step, step.Notify, told)
+	taken, err := e.Store.TakeNext(ctx, id, esc.Step, step.Notify, told, latest(dueAt(policy, esc.StartedAt, esc.Step+1), now))
 	if err != nil || !taken {
 		return err
 	}
@@ -161,12 +180,12 @@ func (e *Escalator) Run(ctx context.Context, id int64, attempt int) error {
 		e.Stepped(step.Notify)
 	}
 	e.tell(ctx, n, step.Notify, told, why, now.Sub(esc.StartedAt))
-	return e.Store.Next(ctx, id, e.nextAt(policy, esc, now))
+	return nil
 }
 
-// nextAt is when the step after esc.Step is due; after the last one, when to declare that
-// nobody answered (one more interval).
-func (e *Escalator) nextAt(p config.Policy, esc *postgres.Escalation, now time.Time) time.Time {
+// dueAt is when step k of policy p is due in a chain started at started; past the last
+// step, when to declare that nobody answered (one more interval).
+func dueAt(p config.Policy, started time.Time, k int) time.Time {
 	steps := len(p.Steps)
 	last := p.Steps[steps-1].After.Duration
 	gap := last
@@ -177,15 +196,17 @@ func (e *Escalator) nextAt(p config.Policy, esc *postgres.Escalation, now time.T
 		gap = time.Minute
 	}
 	cycle := last + gap
-	next := esc.Step + 1
-	at := esc.StartedAt.Add(time.Duration(next/steps)*cycle + p.Steps[next%steps].After.Duration)
-	if next >= steps*(p.Repeat+1) {
-		at = esc.StartedAt.Add(time.Duration(p.Repeat)*cycle + last + gap)
+	if k >= steps*(p.Repeat+1) {
+		return started.Add(time.Duration(p.Repeat)*cycle + last + gap)
 	}
-	if at.Before(now) {
-		at = now
+	return started.Add(time.Duration(k/steps)*cycle + p.Steps[k%steps].After.Duration)
+}
+
+func latest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return b
 	}
-	return at
+	return a
 }
 
 // targets resolves a step's notify to people (config ids), a team, or "pagerduty", at

@@ -66,6 +66,18 @@ func (s *EscalationStore) Get(ctx context.Context, notificationID int64) (*Escal
 // Take claims step of an escalation: it returns false when the step was taken already
 // (by another replica, or before a crash), so every step fires once.
 func (s *EscalationStore) Take(ctx context.Context, notificationID int64, step int, notify string, told []string) (bool, error) {
+	return s.take(ctx, notificationID, step, notify, told, nil)
+}
+
+// TakeNext is Take that also schedules the escalation's next step at next, in the same
+// transaction: a replica that dies once it has claimed a step leaves the chain going.
+// Claimed and scheduled apart, a crash between the two would leave the rest of the chain
+// to River's rescue of the dead replica's job, an hour later.
+func (s *EscalationStore) TakeNext(ctx context.Context, notificationID int64, step int, notify string, told []string, next time.Time) (bool, error) {
+	return s.take(ctx, notificationID, step, notify, told, &next)
+}
+
+func (s *EscalationStore) take(ctx context.Context, notificationID int64, step int, notify string, told []string, next *time.Time) (bool, error) {
 	taken := false
 	err := pgx.BeginFunc(ctx, s.db.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE escalations SET step = step + 1 WHERE notification_id = $1 AND step = $2 AND state = 'running'`, notificationID, step)
@@ -73,10 +85,15 @@ func (s *EscalationStore) Take(ctx context.Context, notificationID int64, step i
 			return err
 		}
 		taken = true
-		_, err = tx.Exec(ctx, `INSERT INTO escalation_steps (notification_id, step, notify, told) VALUES ($1, $2, $3, $4)`,
-			notificationID, step, notify, nonNil(told))
-		return err
+		if _, err = tx.Exec(ctx, `INSERT INTO escalation_steps (notification_id, step, notify, told) VALUES ($1, $2, $3, $4)`,
+			notificationID, step, notify, nonNil(told)); err != nil || next == nil {
+			return err
+		}
+		return s.queue.insertAtTx(ctx, tx, JobEscalate, []int64{notificationID}, *next)
 	})
+	if err != nil {
+		taken = false
+	}
 	return taken, classify(err)
 }
 
@@ -87,11 +104,16 @@ func (s *EscalationStore) Next(ctx context.Context, notificationID int64, at tim
 	})
 }
 
-// End closes an escalation as answered or exhausted ("no response").
-func (s *EscalationStore) End(ctx context.Context, notificationID int64, state string, at time.Time) error {
-	_, err := s.db.pool.Exec(ctx, `UPDATE escalations SET state = $2, ended_at = $3 WHERE notification_id = $1 AND state = 'running'`,
+// End closes an escalation as answered or exhausted ("no response"). It returns false
+// when the escalation was closed already, so that of two jobs closing it at once only one
+// says so.
+func (s *EscalationStore) End(ctx context.Context, notificationID int64, state string, at time.Time) (bool, error) {
+	tag, err := s.db.pool.Exec(ctx, `UPDATE escalations SET state = $2, ended_at = $3 WHERE notification_id = $1 AND state = 'running'`,
 		notificationID, state, at)
-	return classify(err)
+	if err != nil {
+		return false, classify(err)
+	}
+	return tag.RowsAffected() > 0, nil
 }
 
 // Steps lists the steps an escalation took, in order: what each notified and whom.

@@ -93,6 +93,12 @@ type QueueOptions struct {
 	Handlers map[JobKind]Handler
 	Workers  int // concurrent jobs; default 20
 	Logger   *slog.Logger
+	// RescueAfter is how long a job may run before River presumes the replica running
+	// it dead and runs it again; default 2 minutes. A job times out after a minute, or
+	// after RescueAfter when that is shorter, so River rescues only jobs that cannot still
+	// be running. (River's own default, an hour, would leave a delivery or a gate expiry
+	// that was running on a replica that died waiting that long.)
+	RescueAfter time.Duration
 }
 
 // NewQueue returns a queue that can insert jobs, and work them once Start is called.
@@ -108,14 +114,19 @@ func NewQueue(db *DB, opt QueueOptions) (*Queue, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	if opt.RescueAfter <= 0 {
+		opt.RescueAfter = 2 * time.Minute
+	}
+	jobTimeout := min(time.Minute, opt.RescueAfter)
 	cfg := &river.Config{
-		Workers:           workers,
-		Logger:            logger,
-		MaxAttempts:       25,
-		FetchCooldown:     20 * time.Millisecond,
-		FetchPollInterval: fetchPollInterval,
-		JobTimeout:        time.Minute,
-		Hooks:             []rivertype.Hook{river.HookInsertBeginFunc(availableWhenDueSoon)},
+		Workers:              workers,
+		Logger:               logger,
+		MaxAttempts:          25,
+		FetchCooldown:        20 * time.Millisecond,
+		FetchPollInterval:    fetchPollInterval,
+		JobTimeout:           jobTimeout,
+		RescueStuckJobsAfter: opt.RescueAfter,
+		Hooks:                []rivertype.Hook{river.HookInsertBeginFunc(availableWhenDueSoon)},
 		// A replica may enqueue kinds only another replica works (Slack delivery when this
 		// one has no Slack tokens), so an unregistered kind is not an insert error.
 		SkipUnknownJobCheck: true,

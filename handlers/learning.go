@@ -176,20 +176,30 @@ func (h *Handlers) actionItemDone(ctx context.Context, cb slack.InteractionCallb
 	h.refreshCard(ctx, l, it.Incident, channel, ts)
 }
 
+// learningModal reads what every postmortem modal starts from: its incident and message
+// (private_metadata) and the postmortem service. A non-nil refusal is the answer to give,
+// its reason shown next to block.
+func (h *Handlers) learningModal(cb slack.InteractionCallback, block string) (number int64, channel, ts string, l Learning, refusal any) {
+	number, channel, ts, ok := blocks.ParseItemModalMetadata(cb.View.PrivateMetadata)
+	if !ok {
+		return 0, "", "", nil, slack.NewErrorsViewSubmissionResponse(map[string]string{block: "This form lost its incident; open it again from the postmortem."})
+	}
+	v, found := learnings.Load(h)
+	if !found {
+		return 0, "", "", nil, slack.NewErrorsViewSubmissionResponse(map[string]string{block: "Postmortems are not set up on this Mandate server."})
+	}
+	return number, channel, ts, v.(Learning), nil
+}
+
 // submitActionItem handles the "Add action item" modal. Mistakes keep the modal open
 // with the reason next to the field; nothing is stored until everything is right.
 func (h *Handlers) submitActionItem(ctx context.Context, cb slack.InteractionCallback) any {
 	vals := cb.View.State.Values
 	field := func(block, input string) slack.BlockAction { return vals[block][input] }
-	number, channel, ts, ok := blocks.ParseItemModalMetadata(cb.View.PrivateMetadata)
-	if !ok {
-		return slack.NewErrorsViewSubmissionResponse(map[string]string{blocks.ItemTitleBlock: "This form lost its incident; open it again from the postmortem."})
+	number, channel, ts, l, refusal := h.learningModal(cb, blocks.ItemTitleBlock)
+	if refusal != nil {
+		return refusal
 	}
-	v, found := learnings.Load(h)
-	if !found {
-		return slack.NewErrorsViewSubmissionResponse(map[string]string{blocks.ItemTitleBlock: "Postmortems are not set up on this Mandate server."})
-	}
-	l := v.(Learning)
 
 	errs := map[string]string{}
 	title := strings.TrimSpace(field(blocks.ItemTitleBlock, blocks.ItemTitleInput).Value)
@@ -285,15 +295,10 @@ func (h *Handlers) missedNotification(ctx context.Context, cb slack.InteractionC
 func (h *Handlers) submitMissed(ctx context.Context, cb slack.InteractionCallback) any {
 	vals := cb.View.State.Values
 	field := func(block, input string) slack.BlockAction { return vals[block][input] }
-	number, channel, ts, ok := blocks.ParseItemModalMetadata(cb.View.PrivateMetadata)
-	if !ok {
-		return slack.NewErrorsViewSubmissionResponse(map[string]string{blocks.MissedCauseBlock: "This form lost its incident; open it again from the postmortem."})
+	number, channel, ts, l, refusal := h.learningModal(cb, blocks.MissedCauseBlock)
+	if refusal != nil {
+		return refusal
 	}
-	v, found := learnings.Load(h)
-	if !found {
-		return slack.NewErrorsViewSubmissionResponse(map[string]string{blocks.MissedCauseBlock: "Postmortems are not set up on this Mandate server."})
-	}
-	l := v.(Learning)
 
 	errs := map[string]string{}
 	by := h.personBySlack(cb.User.ID)

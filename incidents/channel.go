@@ -3,7 +3,6 @@ package incidents
 import (
 	"context"
 	"errors"
-	"net"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/mandatehq/mandate"
 	"github.com/mandatehq/mandate/blocks"
 	"github.com/mandatehq/mandate/config"
+	"github.com/mandatehq/mandate/notify"
 	"github.com/mandatehq/mandate/postgres"
 )
 
@@ -356,21 +356,10 @@ func slackCode(err error) string {
 // 5xx, network errors, timeouts and Slack's transient codes.
 func slackRetry(err error) error {
 	var rate *slack.RateLimitedError
-	var status slack.StatusCodeError
-	var netErr net.Error
 	switch {
 	case errors.As(err, &rate):
 		return postgres.RetryAfter{D: rate.RetryAfter}
-	case errors.As(err, &netErr), errors.Is(err, context.DeadlineExceeded):
-		return err
-	case errors.As(err, &status):
-		if status.Code >= 500 {
-			return err
-		}
-		return nil
-	}
-	switch slackCode(err) {
-	case "ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout":
+	case notify.SlackRetryable(err):
 		return err
 	}
 	return nil

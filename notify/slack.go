@@ -162,7 +162,7 @@ func (s *Slack) Update(ctx context.Context, n *mandate.Notification) error {
 // fail classifies a Slack failure: retry after Retry-After, retry with backoff, or give
 // up and record why.
 func (s *Slack) fail(ctx context.Context, n *mandate.Notification, err error) error {
-	if !slackRetryable(err) {
+	if !SlackRetryable(err) {
 		s.Log.Error("notification not delivered", "notification", n.ID, "target", string(n.TargetKind)+":"+n.TargetID, "err", err)
 		if e := s.Store.Failed(ctx, n.ID, err.Error()); e != nil {
 			return e
@@ -190,9 +190,9 @@ func (s *Slack) fail(ctx context.Context, n *mandate.Notification, err error) er
 	return err
 }
 
-// slackRetryable says whether a Slack failure may succeed later: rate limits, 5xx,
+// SlackRetryable says whether a Slack failure may succeed later: rate limits, 5xx,
 // network errors and timeouts, and Slack's own transient error codes.
-func slackRetryable(err error) bool {
+func SlackRetryable(err error) bool {
 	var rate *slack.RateLimitedError
 	var status slack.StatusCodeError
 	var slackErr slack.SlackErrorResponse
@@ -204,7 +204,7 @@ func slackRetryable(err error) bool {
 		return status.Code >= 500
 	case errors.As(err, &slackErr):
 		switch slackErr.Err {
-		case "ratelimited", "internal_error", "fatal_error", "service_unavailable":
+		case "ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout":
 			return true
 		}
 	}

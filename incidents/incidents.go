@@ -83,6 +83,9 @@ type Service struct {
 	// OnResolved, when set, is called once per resolved incident, from a durable job
 	// (postmortems, action items and patterns plug in here).
 	OnResolved func(ctx context.Context, inc *mandate.Incident)
+	// OnSeverity, when set, is called after a severity change, so a postmortem already
+	// drafted says the severity the incident has now.
+	OnSeverity func(ctx context.Context, inc *mandate.Incident)
 	// Window is how far back attribution looks; default DefaultWindow.
 	Window time.Duration
 	Now    func() time.Time

@@ -381,6 +381,14 @@ func (l *Learner) Close(ctx context.Context, number int64, by string) (*mandate.
 	return pm, nil
 }
 
+// SeverityChanged rewrites the incident's postmortem draft, if it has one, with its new
+// severity: the Service's OnSeverity hook.
+func (l *Learner) SeverityChanged(ctx context.Context, inc *mandate.Incident) {
+	if _, err := l.redraft(ctx, inc.Number, false); err != nil {
+		l.logger().Warn("cannot rewrite the postmortem after a severity change", "incident", inc.Number, "err", err)
+	}
+}
+
 // refresh rewrites an incident's postmortem after its items changed, and reloads the
 // patterns' view of them; failures are logged, since the change itself is stored.
 func (l *Learner) refresh(ctx context.Context, number int64) {

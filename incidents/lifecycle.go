@@ -86,6 +86,9 @@ func (s *Service) SetSeverity(ctx context.Context, number int64, sev mandate.Sev
 		note += " PagerDuty is paged."
 	}
 	s.Note(ctx, inc, note)
+	if s.OnSeverity != nil {
+		s.OnSeverity(ctx, inc)
+	}
 	return inc, true, nil
 }
 

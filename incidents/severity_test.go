@@ -48,3 +48,26 @@ func TestSetSeverityNotesAndClosed(t *testing.T) {
 		t.Errorf("the refused change left severity %s", after.Severity)
 	}
 }
+
+// TestSeverityChangeRedraftsThePostmortem: a drafted postmortem says the severity the
+// incident has now.
+func TestSeverityChangeRedraftsThePostmortem(t *testing.T) {
+	e := newLearnEnv(t)
+	ctx := context.Background()
+	inc := e.resolvedIncident(t, "payments-down", "C0INC1", e.failedDeploy(t, "payments-api"))
+	svc := &Service{Store: e.incs, Config: func() *config.Config { return e.cfg }, Now: e.clock,
+		Slack: slack.New(e.fake.BotToken(), slack.OptionAPIURL(e.fake.URL()+"/api/")), Log: e.l.Log,
+		OnSeverity: e.l.SeverityChanged}
+	e.l.OnResolved(ctx, inc)
+	before, err := e.l.Markdown(ctx, inc.Number)
+	if err != nil || !strings.Contains(before, "| Severity | high |") {
+		t.Fatalf("the draft before: %v\n%s", err, before)
+	}
+	if _, changed, err := svc.SetSeverity(ctx, inc.Number, mandate.SeverityCritical, "bob"); err != nil || !changed {
+		t.Fatalf("raising: %v %v", changed, err)
+	}
+	after, err := e.l.Markdown(ctx, inc.Number)
+	if err != nil || !strings.Contains(after, "| Severity | critical |") {
+		t.Errorf("the draft after raising the severity: %v\n%s", err, after)
+	}
+}

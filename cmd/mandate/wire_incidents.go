@@ -45,6 +45,7 @@ func (s *server) buildLearning(ctx context.Context) error {
 		s.scheduler.Nag = func(ctx context.Context, now time.Time) error { _, err := learner.Nag(ctx, now); return err }
 	}
 	s.incidentSvc.OnResolved = learner.OnResolved
+	s.incidentSvc.OnSeverity = learner.SeverityChanged
 	// Pattern hits are statistics: matched in memory after the action's commit and written
 	// by one background writer, off the ingest path.
 	s.hits = incidents.NewHitRecorder(s.matcher, store, s.log)

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mandatehq/mandate/blocks"
 	"github.com/mandatehq/mandate/config"
 	"github.com/mandatehq/mandate/postgres"
 	"github.com/mandatehq/mandate/slackfake"
@@ -40,9 +41,16 @@ channels (teams[].slack_channel), then plays a scripted fleet through the real H
      deployer's next deploy is answered "next: halt".
   5. Time to intervention per notification, mandate_tti_seconds from /metrics, and the
      /mandate status answer.
+  6. The learning loop: an admin resumes the deployer; its release fails with data loss on
+     the critical payments-service; the config's incidents.auto_open rule opens INC-1 with
+     its channel and the owners in it; an owner presses [Pause all causing agents] there and
+     the team lead [Resolved]; the postmortem draft is posted (its outline is shown); the
+     deployer, resumed, sends the same release and its owners are warned "⚠ This looks
+     similar to incident #1".
 
 The script needs the agents code-reviewer, deployer and migration-agent in the config
-(examples/demo/mandate.yaml has them, with CODEOWNERS and a catalog beside it).
+(examples/demo/mandate.yaml has them, with CODEOWNERS and a catalog beside it), and for
+scene 6 an incidents.auto_open rule for data loss on payments-service and an org admin.
 
 By default the demo uses the database mandate_demo on the DATABASE_URL server and starts it
 afresh each run (it is dropped and recreated: the demo's own, nothing else is touched).
@@ -121,11 +129,12 @@ type demo struct {
 	runID   string            // makes idempotency keys unique per run
 	slackOf map[string]string // person id → Slack user id
 	teamOf  map[string]string // channel id → team id
+	posted  map[string]bool   // "channel ts" of the scripted actions' posts so far
 }
 
 func (d *demo) run(ctx context.Context) error {
 	d.runID = strconv.FormatInt(time.Now().UnixNano(), 36)
-	d.slackOf, d.teamOf = map[string]string{}, map[string]string{}
+	d.slackOf, d.teamOf, d.posted = map[string]string{}, map[string]string{}, map[string]bool{}
 	names := map[string]string{} // Slack user id → person id, for mentions
 	d.fake = slackfake.New(slackfake.Options{})
 	for _, p := range d.cfg.People {
@@ -166,6 +175,7 @@ func (d *demo) run(ctx context.Context) error {
 		"SLACK_BOT_TOKEN": d.fake.BotToken(), "SLACK_APP_TOKEN": d.fake.AppToken(),
 		"MANDATE_SLACK_API_URL": d.fake.URL() + "/api/",
 		"MANDATE_DEBUG_LISTEN":  "", "MANDATE_ADMIN_TOKEN": "",
+		"PAGERDUTY_ROUTING_KEY": "", // the demo's incident pages nobody
 	}
 	serveEnv := &environ{getenv: func(k string) string {
 		if v, ok := vars[k]; ok {
@@ -269,6 +279,17 @@ var (
 			"params": map[string]string{"version": version},
 		}
 	}
+	// demoRelease is a deploy that also migrates a billing table: not a repeat of the plain
+	// deploys (whose messages it would fold into), and the action the incident scene breaks.
+	demoRelease = map[string]any{
+		"type": "deploy", "summary": "Deploy payments-service v2.15.0 to production, with ledger migration 0043",
+		"resources": []map[string]string{
+			{"kind": "service", "name": "payments-service"},
+			{"kind": "table", "name": "billing.invoice_lines"},
+		},
+		"environment": "production", "reversibility": "reversible",
+		"params": map[string]string{"version": "v2.15.0"},
+	}
 	demoMigration = map[string]any{
 		"type": "db_migration", "summary": "Migration 0042: add invoices.tax_region, backfill invoice_lines",
 		"resources": []map[string]string{
@@ -365,7 +386,199 @@ func (d *demo) script(ctx context.Context, db *postgres.DB) error {
 
 	d.pause(ctx, 1)
 	d.out.say("── 5. How fast people answered, and where things stand ──")
-	return d.report(ctx, db, []sent{review, deploy, migration})
+	if err := d.report(ctx, db, []sent{review, deploy, migration}); err != nil {
+		return err
+	}
+	d.pause(ctx, 1)
+	d.out.say("── 6. Something breaks, and Mandate learns from it ──")
+	return d.incident(ctx)
+}
+
+// incident plays the learning loop: the resumed deployer's deploy fails with data loss on
+// the critical payments-service, the config's auto-open rule opens an incident with its own
+// channel, an owner pauses the deployer from there and the lead resolves it, the postmortem
+// draft is posted, and the same deploy, once the deployer runs again, is warned about.
+func (d *demo) incident(ctx context.Context) error {
+	admin := d.cfg.Org.Admins
+	if len(admin) == 0 || d.slackOf[admin[0]] == "" {
+		return errors.New("the incident scene needs an org admin with a Slack user id to resume the deployer")
+	}
+	if err := d.resume(ctx, admin[0], "deployer"); err != nil {
+		return err
+	}
+	failing, err := d.act(ctx, "deployer", demoRelease, 5)
+	if err != nil {
+		return err
+	}
+	d.pause(ctx, 1)
+	result := map[string]any{"status": "failed", "failure_mode": "data_loss",
+		"error": "migration 0043 dropped 1,204 rows from billing.invoice_lines"}
+	d.out.say("deployer → POST /v1/actions/%s/result: failed (data_loss)\n    %q", failing.answer.ActionID, result["error"])
+	status, raw, err := d.call(ctx, "POST", "/v1/actions/"+failing.answer.ActionID+"/result", d.tokens["deployer"], result)
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("POST /v1/actions/%s/result: %d %s", failing.answer.ActionID, status, raw)
+	}
+	wctx, cancel := context.WithTimeout(ctx, demoWait)
+	defer cancel()
+	header, err := d.fake.WaitMessage(wctx, func(m slackfake.Message) bool {
+		return m.ThreadTS == "" && strings.Contains(m.Text, "INC-") && strings.Contains(demoText(m), "ledger migration 0043")
+	})
+	if err != nil {
+		return fmt.Errorf("the data loss on payments-service opened no incident channel (incidents.auto_open in %s): %w", d.configPath, err)
+	}
+	if err := d.settle(ctx); err != nil {
+		return err
+	}
+	var inc struct {
+		Number   int    `json:"number"`
+		Severity string `json:"severity"`
+		OpenedBy string `json:"opened_by"`
+	}
+	ch, _ := d.fake.Channel(header.Channel)
+	var members []string
+	for _, u := range ch.Members {
+		if p := d.out.names[u]; p != "" {
+			members = append(members, "@"+p)
+		}
+	}
+	incidents, err := d.incidentsOf(ctx)
+	if err != nil {
+		return err
+	}
+	if len(incidents) == 0 {
+		return errors.New("GET /v1/incidents lists no incident, though its channel was posted")
+	}
+	if err := json.Unmarshal(incidents[0], &inc); err != nil {
+		return fmt.Errorf("GET /v1/incidents: %w", err)
+	}
+	d.out.say("INC-%d (%s) opened by %s; #%s has the people who own what broke: %s",
+		inc.Number, inc.Severity, inc.OpenedBy, ch.Name, strings.Join(members, ", "))
+
+	// An owner of payments-service pauses the deployer from the incident channel.
+	owner := ""
+	for _, t := range failing.answer.Decision.Targets {
+		if t.Kind == "person" && d.slackOf[t.ID] != "" && slices.Contains(ch.Members, d.slackOf[t.ID]) {
+			owner = t.ID
+			break
+		}
+	}
+	if owner == "" {
+		return fmt.Errorf("no owner of payments-service was invited to #%s", ch.Name)
+	}
+	if err := d.pressIncident(ctx, header, owner, "pause_causes", "paused deployer"); err != nil {
+		return err
+	}
+	// The team lead (else the owner) marks it resolved; the postmortem draft follows.
+	lead := owner
+	if _, p, ok := d.channelPost(failing); ok {
+		lead = p
+	}
+	ref := fmt.Sprintf("INC-%d", inc.Number)
+	if err := d.pressIncident(ctx, header, lead, "resolved", ref+" is resolved"); err != nil {
+		return err
+	}
+	pctx, pcancel := context.WithTimeout(ctx, demoWait)
+	defer pcancel()
+	if _, err := d.fake.WaitMessage(pctx, func(m slackfake.Message) bool {
+		return m.Channel == header.Channel && m.ThreadTS != "" && strings.Contains(m.Text, "## Timeline")
+	}); err != nil {
+		return fmt.Errorf("no postmortem draft in #%s: %w", ch.Name, err)
+	}
+	if err := d.settle(ctx); err != nil {
+		return err
+	}
+	path := fmt.Sprintf("/v1/incidents/%d/postmortem.md", inc.Number)
+	status, raw, err = d.call(ctx, "GET", path, d.tokens["deployer"], nil)
+	if err != nil {
+		return err
+	}
+	if status != http.StatusOK {
+		return fmt.Errorf("GET %s: %d %s", path, status, raw)
+	}
+	var headings []string
+	for _, l := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(l, "#") {
+			headings = append(headings, l)
+		}
+	}
+	d.out.say("GET %s, the draft for people to finish, in outline:\n%s", path, indent(strings.Join(headings, "\n")))
+
+	// The fix is in; the deployer runs again and tries the same deploy.
+	if err := d.resume(ctx, admin[0], "deployer"); err != nil {
+		return err
+	}
+	again, err := d.act(ctx, "deployer", demoRelease, 6)
+	if err != nil {
+		return err
+	}
+	warned := slices.ContainsFunc(again.posts, func(m slackfake.Message) bool {
+		return strings.Contains(demoText(m), "looks similar to incident #"+strconv.Itoa(inc.Number))
+	})
+	if !warned {
+		return fmt.Errorf("the same deploy after %s carried no \"looks similar to incident #%d\" warning", ref, inc.Number)
+	}
+	warning := ""
+	for _, r := range again.answer.Decision.Reasons {
+		if strings.Contains(r, "looks similar") {
+			warning = r
+		}
+	}
+	d.out.say("Mandate remembered: the owners see, on the same deploy,\n    %s\nThe loop is closed: failure → incident → channel → pause → resolved → postmortem → a warning next time.", warning)
+	return nil
+}
+
+// incidentsOf lists the incidents, newest first.
+func (d *demo) incidentsOf(ctx context.Context) ([]json.RawMessage, error) {
+	status, raw, err := d.call(ctx, "GET", "/v1/incidents?state=all", d.tokens["deployer"], nil)
+	if err != nil {
+		return nil, err
+	}
+	var list struct {
+		Incidents []json.RawMessage `json:"incidents"`
+	}
+	if status != http.StatusOK || json.Unmarshal(raw, &list) != nil {
+		return nil, fmt.Errorf("GET /v1/incidents: %d %s", status, raw)
+	}
+	return list.Incidents, nil
+}
+
+// resume acts as person typing /mandate resume AGENT in the agent's team channel.
+func (d *demo) resume(ctx context.Context, person, agent string) error {
+	d.pause(ctx, 1)
+	channel := d.cfg.Teams[0].SlackChannel
+	if a, ok := d.cfg.Agent(agent); ok {
+		if ch := d.teamChannel(a.Team); ch != "" {
+			channel = ch
+		}
+	}
+	ack, err := d.fake.SlashCommand(d.slackOf[person], channel, "/mandate", "resume "+agent)
+	if err != nil {
+		return fmt.Errorf("/mandate resume %s: %w", agent, err)
+	}
+	if !strings.Contains(string(ack), "resumed "+agent) {
+		return fmt.Errorf("/mandate resume %s as %s answered %s", agent, person, ack)
+	}
+	return d.settle(ctx)
+}
+
+// pressIncident acts as person pressing actionID on an incident channel's header and waits
+// for the channel to be told (a post containing note).
+func (d *demo) pressIncident(ctx context.Context, header slackfake.Message, person, actionID, note string) error {
+	d.pause(ctx, 2)
+	if _, err := d.fake.ClickButton(d.slackOf[person], header, actionID); err != nil {
+		return fmt.Errorf("%s pressing %s: %w", person, actionID, err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, demoWait)
+	defer cancel()
+	if _, err := d.fake.WaitMessage(wctx, func(m slackfake.Message) bool {
+		return m.Channel == header.Channel && strings.Contains(d.out.plain(m.Text), note)
+	}); err != nil {
+		return fmt.Errorf("the incident channel was not told after %s pressed [%s]: %w", person, actionID, err)
+	}
+	return d.settle(ctx)
 }
 
 // act sends one scripted action and waits until Slack shows it to every target.
@@ -386,19 +599,27 @@ func (d *demo) act(ctx context.Context, agent string, action map[string]any, ste
 			want++
 		}
 	}
+	channels := map[string]bool{}
+	for _, t := range s.answer.Decision.Targets {
+		if t.Kind == "team" {
+			channels[d.teamChannel(t.ID)] = true
+		}
+	}
 	seen := map[string]bool{}
 	for len(seen) < want {
 		wctx, cancel := context.WithTimeout(ctx, demoWait)
 		// Match functions run under the fake's lock: they read only their argument and seen,
 		// which changes only between waits.
 		m, err := d.fake.WaitMessage(wctx, func(m slackfake.Message) bool {
-			return m.ThreadTS == "" && !seen[m.Channel+" "+m.TS] && strings.Contains(demoText(m), summary)
+			key := m.Channel + " " + m.TS
+			return m.ThreadTS == "" && !seen[key] && !d.posted[key] && (channels[m.Channel] || strings.HasPrefix(m.Channel, "D")) &&
+				strings.Contains(demoText(m), summary)
 		})
 		cancel()
 		if err != nil {
 			return s, fmt.Errorf("%s's action %q reached %d of its %d Slack targets: %w", agent, summary, len(seen), want, err)
 		}
-		seen[m.Channel+" "+m.TS] = true
+		seen[m.Channel+" "+m.TS], d.posted[m.Channel+" "+m.TS] = true, true
 		s.posts = append(s.posts, m)
 	}
 	// Team channels first, in the order of the decision's targets.
@@ -718,11 +939,12 @@ type demoPrinter struct {
 	shown    int                 // the last event seq handled
 	changed  chan struct{}       // closed and replaced whenever shown grows
 	hidden   string              // a user whose ephemeral answers are not shown
+	topics   map[string]string   // channel → its topic as last shown
 	closed   bool
 }
 
 func newDemoPrinter(w io.Writer, names map[string]string) *demoPrinter {
-	return &demoPrinter{w: w, names: names, labels: map[string]string{}, versions: map[string][]string{}, changed: make(chan struct{})}
+	return &demoPrinter{w: w, names: names, labels: map[string]string{}, topics: map[string]string{}, versions: map[string][]string{}, changed: make(chan struct{})}
 }
 
 func (p *demoPrinter) write(text string) {
@@ -811,6 +1033,12 @@ func (p *demoPrinter) event(e slackfake.Event) {
 	}
 	switch e.Kind {
 	case slackfake.EventPost:
+		if e.ThreadTS != "" && len(lines) > 6 && strings.HasPrefix(lines[0], "```") {
+			// A postmortem draft's Markdown: its first lines only.
+			p.write(fmt.Sprintf("%s  %s replied in the thread of %s (Markdown, %d lines):\n%s\n    …", where, e.UserName, p.label(e.Channel, e.ThreadTS),
+				len(lines), indent(strings.Join(lines[1:3], "\n"))))
+			return
+		}
 		if e.ThreadTS != "" {
 			p.write(fmt.Sprintf("%s  %s replied in the thread of %s:\n%s", where, e.UserName, p.label(e.Channel, e.ThreadTS), indent(strings.Join(lines, "\n"))))
 			return
@@ -828,13 +1056,23 @@ func (p *demoPrinter) event(e slackfake.Event) {
 	case slackfake.EventUpdate:
 		before := p.versions[key]
 		p.versions[key] = lines
-		var changed []string
+		var changed, gone []string
 		for _, l := range lines {
 			if !slices.Contains(before, l) {
 				changed = append(changed, l)
 			}
 		}
-		if len(changed) == 0 || len(before) == 0 {
+		for _, l := range before {
+			if !slices.Contains(lines, l) {
+				gone = append(gone, l)
+			}
+		}
+		if len(changed) == 0 && len(gone) == 0 && len(before) == len(lines) {
+			return // nothing the reader would see changed
+		}
+		if len(changed) == 0 && len(gone) > 0 && len(before) > 0 {
+			changed = append([]string{"(no longer shows)"}, gone...)
+		} else if len(changed) == 0 || len(before) == 0 {
 			changed = lines
 		} else if len(changed) < len(lines) {
 			changed = append(changed, "(the rest unchanged)")
@@ -856,6 +1094,14 @@ func (p *demoPrinter) event(e slackfake.Event) {
 			}
 		}
 		p.write(fmt.Sprintf("%s  @%s %s", where, e.UserName, what))
+	case slackfake.EventChannel, slackfake.EventInvite:
+		p.write(fmt.Sprintf("[%s %s]", e.UserName, p.plain(e.Summary)))
+	case slackfake.EventTopic:
+		if p.topics[e.Channel] == e.Text {
+			return
+		}
+		p.topics[e.Channel] = e.Text
+		p.write(fmt.Sprintf("%s  %s set the topic: %s", where, e.UserName, p.plain(e.Text)))
 	case slackfake.EventConnect:
 		if e.Generation == 1 {
 			p.write("[mandate connected to Slack over Socket Mode]")
@@ -881,8 +1127,14 @@ func notificationLabel(raw json.RawMessage) string {
 		return ""
 	}
 	for _, b := range bs {
-		if _, id, ok := strings.Cut(b.BlockID, ":"); ok {
+		if kind, id, ok := strings.Cut(b.BlockID, ":"); ok {
 			if _, err := strconv.ParseInt(id, 10, 64); err == nil {
+				switch kind {
+				case blocks.BlockIncidentTitle:
+					return "the INC-" + id + " header"
+				case blocks.BlockPostmortemTitle:
+					return "the INC-" + id + " postmortem card"
+				}
 				return "notification " + id
 			}
 		}

@@ -15,7 +15,8 @@ func runDemoForTest(ctx context.Context, env *environ, args ...string) int {
 }
 
 // TestDemo plays the whole demo, fast, against a fresh database: it exits 0, and the
-// transcript shows the three agents' notifications, the pause, the halt, TTI and status.
+// transcript shows the three agents' notifications, the pause, the halt, TTI and status,
+// and the learning loop: the incident, its channel, pause, resolve, postmortem, warning.
 func TestDemo(t *testing.T) {
 	var out, errs strings.Builder
 	vars := map[string]string{"MANDATE_DEMO_DATABASE_URL": pgtest.URL(t)}
@@ -50,6 +51,23 @@ func TestDemo(t *testing.T) {
 		"/mandate status answers erin:",
 		"deployer paused by @alice",
 		"paused: p95",
+		// The learning loop: data loss opens an incident, its channel, pause, resolve,
+		// postmortem, and the warning on the same action again.
+		"@erin resumed deployer.",
+		`deployer → POST /v1/actions/`,
+		"/result: failed (data_loss)",
+		"[mandate created #inc-1-data-loss-on-critical",
+		"[mandate invited @alice, @bob]",
+		"mandate posted the INC-1 header:",
+		"INC-1 (high) opened by rule:data-loss-on-critical",
+		"@alice pressed [⏸ Pause all causing agents] on the INC-1 header",
+		"@alice paused deployer",
+		"@bob pressed [✅ Resolved] on the INC-1 header",
+		"INC-1 is resolved",
+		"mandate posted the INC-1 postmortem card:",
+		"GET /v1/incidents/1/postmortem.md, the draft for people to finish, in outline:",
+		"    ## Timeline\n    ## Affected systems\n    ## Who was involved\n    ## Root cause candidates\n    ## Impact\n    ## What we'll change\n    ## Action items",
+		"Mandate remembered: the owners see, on the same deploy,\n    ⚠ This looks similar to incident #1",
 	} {
 		if !strings.Contains(transcript, want) {
 			t.Errorf("the transcript lacks %q", want)

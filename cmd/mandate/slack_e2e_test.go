@@ -543,6 +543,13 @@ func TestSlackEscalation(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	// Counted before the thread says so.
+	metrics := e.getText(t, "/metrics", e.token)
+	for _, want := range []string{`mandate_escalation_steps_total{notify="team_lead"} 1`, `mandate_escalation_steps_total{notify="admin"} 1`, "mandate_escalations_unanswered_total 1"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 
 	t.Run("AnswerStopsTheChain", func(t *testing.T) {
 		answered := e.logs.count("escalation stopped: someone answered")

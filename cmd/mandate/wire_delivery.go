@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/mandatehq/mandate"
 	"github.com/mandatehq/mandate/blocks"
 	"github.com/mandatehq/mandate/config"
@@ -96,6 +98,15 @@ func (s *server) buildEscalation() {
 		if s.pd != nil {
 			s.escalator.PagerDuty = s.pd.EscalateToPagerDuty
 		}
+		// Escalation is how "nobody answered" becomes visible: steps and chains that ran
+		// out are counted for alerting, besides being recorded in Postgres.
+		steps := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mandate_escalation_steps_total",
+			Help: "Escalation steps taken, by whom they reached (the step's notify)."}, []string{"notify"})
+		unanswered := prometheus.NewCounter(prometheus.CounterOpts{Name: "mandate_escalations_unanswered_total",
+			Help: "Escalation chains that ran out with nobody answering."})
+		s.registry.MustRegister(steps, unanswered)
+		s.escalator.Stepped = func(notify string) { steps.WithLabelValues(notify).Inc() }
+		s.escalator.NoResponse = unanswered.Inc
 		s.jobs[postgres.JobEscalate] = s.escalator.Run
 		// On-call handoffs: when PagerDuty's on-call for a team changes, the incoming
 		// person gets one DM listing what is open for the team.

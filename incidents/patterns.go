@@ -283,15 +283,36 @@ func PostmortemPath(number int64) string {
 	return fmt.Sprintf("/v1/incidents/%d/postmortem.md", number)
 }
 
+// patternSet is a compiled snapshot, indexed so that matching an action costs lookups
+// by its resource keys, not a pass over every pattern ever learnt: routing asks on every
+// action, and years of incidents add up.
 type patternSet struct {
-	byType map[string][]*compiledPattern
+	byType map[string]*typePatterns
 	size   int
+}
+
+// typePatterns are one action type's patterns.
+type typePatterns struct {
+	exact map[string][]*compiledPattern // by resource key
+	// byPrefix holds resource patterns by their literal text before the first
+	// metacharacter: only a key starting with it can match.
+	byPrefix map[string][]*compiledPattern
+	failure  map[string][]*compiledPattern // by failure signature
 }
 
 type compiledPattern struct {
 	mandate.IncidentPattern
-	glob glob.Glob
-	inc  *mandate.Incident
+	glob  glob.Glob
+	inc   *mandate.Incident
+	order int // position in the snapshot: matches are weighed in this order
+}
+
+// literalPrefix is the text of a glob before its first metacharacter.
+func literalPrefix(pattern string) string {
+	if i := strings.IndexAny(pattern, `*?[\`); i >= 0 {
+		return pattern[:i]
+	}
+	return pattern
 }
 
 // Load rebuilds the snapshot from the store. On error the previous snapshot stays.
@@ -306,19 +327,30 @@ func (m *Matcher) Load(ctx context.Context) error {
 // Set compiles the patterns of incs (with their action items) and swaps them in. A
 // pattern that does not compile is an error and nothing changes.
 func (m *Matcher) Set(incs []mandate.Incident) error {
-	set := &patternSet{byType: map[string][]*compiledPattern{}}
+	set := &patternSet{byType: map[string]*typePatterns{}}
 	for i := range incs {
 		inc := &incs[i]
 		for _, p := range inc.Patterns {
-			cp := &compiledPattern{IncidentPattern: p, inc: inc}
-			if p.Kind == mandate.PatternResource {
+			cp := &compiledPattern{IncidentPattern: p, inc: inc, order: set.size}
+			tp := set.byType[p.ActionType]
+			if tp == nil {
+				tp = &typePatterns{exact: map[string][]*compiledPattern{}, byPrefix: map[string][]*compiledPattern{}, failure: map[string][]*compiledPattern{}}
+				set.byType[p.ActionType] = tp
+			}
+			switch p.Kind {
+			case mandate.PatternExact:
+				tp.exact[p.ResourcePattern] = append(tp.exact[p.ResourcePattern], cp)
+			case mandate.PatternResource:
 				g, err := glob.Compile(p.ResourcePattern)
 				if err != nil {
 					return fmt.Errorf("pattern %d of %s: %q: %w", p.ID, inc.Ref(), p.ResourcePattern, err)
 				}
 				cp.glob = g
+				lit := literalPrefix(p.ResourcePattern)
+				tp.byPrefix[lit] = append(tp.byPrefix[lit], cp)
+			case mandate.PatternFailureMode:
+				tp.failure[p.FailureMode] = append(tp.failure[p.FailureMode], cp)
 			}
-			set.byType[p.ActionType] = append(set.byType[p.ActionType], cp)
 			set.size++
 		}
 	}
@@ -350,10 +382,30 @@ func (m *Matcher) find(a *mandate.Action) []similar {
 	if set == nil || a == nil {
 		return nil
 	}
-	var out []similar
+	tp := set.byType[a.Type]
+	if tp == nil {
+		return nil
+	}
+	keys := make([]string, len(a.Resources))
+	var candidates []*compiledPattern
+	for i, r := range a.Resources {
+		k := r.Key()
+		keys[i] = k
+		candidates = append(candidates, tp.exact[k]...)
+		for n := 0; n <= len(k); n++ {
+			candidates = append(candidates, tp.byPrefix[k[:n]]...)
+		}
+	}
 	sig := failureSignature(a.Result)
-	for _, p := range set.byType[a.Type] {
-		what, ok := p.match(a, sig)
+	if sig != "" {
+		candidates = append(candidates, tp.failure[sig]...)
+	}
+	// In snapshot order, each once: the same result as trying every pattern in turn.
+	slices.SortFunc(candidates, func(x, y *compiledPattern) int { return cmp.Compare(x.order, y.order) })
+	candidates = slices.Compact(candidates)
+	var out []similar
+	for _, p := range candidates {
+		what, ok := p.match(keys, sig)
 		if !ok {
 			continue
 		}
@@ -370,17 +422,17 @@ func (m *Matcher) find(a *mandate.Action) []similar {
 	return out
 }
 
-func (p *compiledPattern) match(a *mandate.Action, sig string) (string, bool) {
+func (p *compiledPattern) match(keys []string, sig string) (string, bool) {
 	switch p.Kind {
 	case mandate.PatternExact:
-		for _, r := range a.Resources {
-			if k := r.Key(); k == p.ResourcePattern {
+		for _, k := range keys {
+			if k == p.ResourcePattern {
 				return k, true
 			}
 		}
 	case mandate.PatternResource:
-		for _, r := range a.Resources {
-			if k := r.Key(); p.glob.Match(k) {
+		for _, k := range keys {
+			if p.glob.Match(k) {
 				return k, true
 			}
 		}

@@ -1,6 +1,7 @@
 package incidents
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -308,4 +309,55 @@ func TestMatcher(t *testing.T) {
 			t.Errorf("an incident without items: %q open %v", hits[0].Items, hits[0].OpenItems)
 		}
 	})
+}
+
+// BenchmarkMatch: routing asks the matcher on every action (and the hit recorder again
+// after commit). 1,000 earlier incidents, each with an exact and a resource pattern for
+// "deploy", against a deploy touching three resources none of them names.
+func BenchmarkMatch(b *testing.B) {
+	incs := make([]mandate.Incident, 1000)
+	for i := range incs {
+		svc := fmt.Sprintf("service:team%d-api", i)
+		incs[i] = mandate.Incident{Number: int64(i + 1), Title: "down", Patterns: []mandate.IncidentPattern{
+			{ID: int64(2 * i), Incident: int64(i + 1), Kind: mandate.PatternExact, ActionType: "deploy", ResourcePattern: svc},
+			{ID: int64(2*i + 1), Incident: int64(i + 1), Kind: mandate.PatternResource, ActionType: "deploy", ResourcePattern: fmt.Sprintf("service:team%d-*", i)},
+		}}
+	}
+	m := &Matcher{}
+	if err := m.Set(incs); err != nil {
+		b.Fatal(err)
+	}
+	a := action("x", "deployer", "deploy", nil, "service:checkout-api", "config:k8s/ingress", "table:billing.ledger")
+	b.ReportAllocs()
+	for b.Loop() {
+		if hits := m.Match(a); hits != nil {
+			b.Fatal("matched")
+		}
+	}
+}
+
+// TestMatcherIndexFindsEveryShape: the index by literal prefix still finds patterns whose
+// wildcard comes first or in the middle, and exact and failure-mode patterns by lookup.
+func TestMatcherIndexFindsEveryShape(t *testing.T) {
+	failed := &mandate.ActionResult{Status: mandate.StatusFailed, FailureMode: "data_loss"}
+	m := &Matcher{}
+	if err := m.Set([]mandate.Incident{
+		{Number: 1, Patterns: []mandate.IncidentPattern{{ID: 1, Kind: mandate.PatternResource, ActionType: "deploy", ResourcePattern: "service:*-api"}}},
+		{Number: 2, Patterns: []mandate.IncidentPattern{{ID: 2, Kind: mandate.PatternResource, ActionType: "deploy", ResourcePattern: "file:acme/api:src/[a-c]*/**"}}},
+		{Number: 3, Patterns: []mandate.IncidentPattern{{ID: 3, Kind: mandate.PatternExact, ActionType: "deploy", ResourcePattern: "table:billing.ledger"}}},
+		{Number: 4, Patterns: []mandate.IncidentPattern{{ID: 4, Kind: mandate.PatternFailureMode, ActionType: "deploy", FailureMode: "data_loss"}}},
+		{Number: 5, Patterns: []mandate.IncidentPattern{{ID: 5, Kind: mandate.PatternExact, ActionType: "migrate", ResourcePattern: "service:checkout-api"}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for _, s := range m.find(action("x", "deployer", "deploy", failed, "service:checkout-api", "file:acme/api:src/billing/x.go", "table:billing.ledger")) {
+		got = append(got, s.inc.Number)
+	}
+	if want := []int64{4, 3, 2, 1}; !slices.Equal(got, want) {
+		t.Errorf("matched incidents %v, want %v", got, want)
+	}
+	if hits := m.Match(action("y", "deployer", "deploy", nil, "service:checkout-web", "file:acme/api:src/x/y.go")); hits != nil {
+		t.Errorf("unexpected hits %+v", hits)
+	}
 }

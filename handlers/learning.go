@@ -62,14 +62,34 @@ func init() {
 // done are recorded with who did them.
 const notLinked = "Your Slack account is not linked to a person in mandate.yaml (people[].slack), so Mandate cannot record who did this."
 
-func (h *Handlers) addActionItem(ctx context.Context, cb slack.InteractionCallback, act *slack.BlockAction) {
+// pressedPostmortem reads the incident a postmortem card's button is about, answering
+// the presser when the button or the server cannot serve it.
+func (h *Handlers) pressedPostmortem(ctx context.Context, cb slack.InteractionCallback, act *slack.BlockAction) (Learning, int64, bool) {
 	l, ok := h.learning(ctx, cb)
 	if !ok {
-		return
+		return nil, 0, false
 	}
 	number, _, ok := blocks.ParseIncidentValue(act.Value)
 	if !ok {
 		h.ephemeral(ctx, cb, "That button names no incident; it may come from an older message.")
+		return nil, 0, false
+	}
+	return l, number, true
+}
+
+// linkedPresser is the person who pressed, or "" after telling them their Slack account
+// is not linked: what they do is recorded with their name.
+func (h *Handlers) linkedPresser(ctx context.Context, cb slack.InteractionCallback) string {
+	person := h.personBySlack(cb.User.ID)
+	if person == "" {
+		h.ephemeral(ctx, cb, notLinked)
+	}
+	return person
+}
+
+func (h *Handlers) addActionItem(ctx context.Context, cb slack.InteractionCallback, act *slack.BlockAction) {
+	l, number, ok := h.pressedPostmortem(ctx, cb, act)
+	if !ok {
 		return
 	}
 	card, err := l.Card(ctx, number)
@@ -93,18 +113,12 @@ func (h *Handlers) closePostmortem(ctx context.Context, cb slack.InteractionCall
 
 func (h *Handlers) settlePostmortem(ctx context.Context, cb slack.InteractionCallback, act *slack.BlockAction, verb string,
 	do func(Learning, context.Context, int64, string) (*mandate.Postmortem, error)) {
-	l, ok := h.learning(ctx, cb)
+	l, number, ok := h.pressedPostmortem(ctx, cb, act)
 	if !ok {
 		return
 	}
-	number, _, ok := blocks.ParseIncidentValue(act.Value)
-	if !ok {
-		h.ephemeral(ctx, cb, "That button names no incident; it may come from an older message.")
-		return
-	}
-	person := h.personBySlack(cb.User.ID)
+	person := h.linkedPresser(ctx, cb)
 	if person == "" {
-		h.ephemeral(ctx, cb, notLinked)
 		return
 	}
 	if _, err := do(l, ctx, number, person); err != nil {
@@ -144,9 +158,8 @@ func (h *Handlers) actionItemDone(ctx context.Context, cb slack.InteractionCallb
 		h.ephemeral(ctx, cb, "That button names no action item; it may come from an older message.")
 		return
 	}
-	person := h.personBySlack(cb.User.ID)
+	person := h.linkedPresser(ctx, cb)
 	if person == "" {
-		h.ephemeral(ctx, cb, notLinked)
 		return
 	}
 	it, changed, err := l.MarkDone(ctx, id, person)
@@ -264,18 +277,12 @@ func (h *Handlers) submitActionItem(ctx context.Context, cb slack.InteractionCal
 // missedNotification opens the "Should have been notified" modal, for those who may
 // review the incident; anyone else is told at once who may, before filling anything in.
 func (h *Handlers) missedNotification(ctx context.Context, cb slack.InteractionCallback, act *slack.BlockAction) {
-	l, ok := h.learning(ctx, cb)
+	l, number, ok := h.pressedPostmortem(ctx, cb, act)
 	if !ok {
 		return
 	}
-	number, _, ok := blocks.ParseIncidentValue(act.Value)
-	if !ok {
-		h.ephemeral(ctx, cb, "That button names no incident; it may come from an older message.")
-		return
-	}
-	person := h.personBySlack(cb.User.ID)
+	person := h.linkedPresser(ctx, cb)
 	if person == "" {
-		h.ephemeral(ctx, cb, notLinked)
 		return
 	}
 	form, err := l.MissedForm(ctx, number, person)
